@@ -1,0 +1,11 @@
+#!/usr/bin/python3
+"""manage.py: the Warlock-compatible entry point; everything lives in warlockd/cli.py."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+
+from warlockd.cli import main  # noqa: E402
+
+sys.exit(main())

@@ -1,0 +1,228 @@
+"""The verbs: each validates first, then changes systemd and disk, undoing its steps on failure."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import units
+from .apps import App, find_app
+from .errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
+from .host import Host
+from .model import DEFAULT_ID, Instance, Limits, new_id, validate_id, validate_name
+from .ports import allocate, holder_of, parse_port
+from .registry import Problem
+from .run import run
+
+START_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    app: str
+    name: str | None = None
+    instance_id: str | None = None
+    ports: Sequence[str] = ()
+    dir: str | None = None
+    limits: Limits = Limits()
+    env: Sequence[str] = ()
+
+
+def _parse_env(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise InvalidInput(f"--env {item!r}: expected NAME=value")
+        if not value.isprintable():
+            raise InvalidInput(f"--env {key}: the value contains a control character")
+        out[key] = value
+    return out
+
+
+def _overlaps(a: str, b: str) -> bool:
+    pa, pb = Path(a), Path(b)
+    return pa == pb or pa.is_relative_to(pb) or pb.is_relative_to(pa)
+
+
+def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, int], str]:
+    """Ports of every registered instance, on both protocols: a number is one instance's."""
+    taken: dict[tuple[str, int], str] = {}
+    for inst in others:
+        for port in inst.ports.values():
+            for proto in ("tcp", "udp"):
+                taken[(proto, port)] = f"instance {inst.id} ({inst.name})"
+    return taken
+
+
+def create(host: Host, req: CreateRequest) -> Instance:
+    app = find_app(host.paths, req.app)
+    instance_id = validate_id(req.instance_id) if req.instance_id else new_id()
+    name = validate_name(req.name if req.name is not None else app.title)
+    explicit = dict(parse_port(p) for p in req.ports)
+    path = units.validate_dir(req.dir) if req.dir else str(host.paths.instances / instance_id)
+    env = _parse_env(req.env)
+    registry = host.registry
+    with registry.lock():
+        existing, _ = registry.scan()
+        if registry.exists(instance_id):
+            raise Conflict(f"instance {instance_id} already exists")
+        for other in existing:
+            if _overlaps(path, other.path):
+                raise Conflict(f"--dir {path} overlaps instance {other.id} at {other.path}")
+        taken = {**host.probe_ports(), **_registry_taken(host, existing)}
+        inst = Instance(
+            id=instance_id, app=app.guid, name=name, path=path,
+            ports=allocate(app.ports, taken, explicit),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            limits=req.limits, env=env,
+        )  # fmt: skip
+        dropin = units.render_dropin(inst, app, host.paths.templates)  # all input checked here
+        _apply_create(host, inst, dropin)
+    return inst
+
+
+def _apply_create(host: Host, inst: Instance, dropin: str) -> None:
+    undo: list[Callable[[], object]] = []
+    try:
+        user_existed = host.accounts.exists(inst.user)
+        uid, gid = host.accounts.ensure(inst.user, inst.path)
+        if not user_existed:
+            undo.append(lambda: host.accounts.remove(inst.user))
+        directory = Path(inst.path)
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o750)
+            undo.append(lambda: shutil.rmtree(directory, ignore_errors=True))
+        shutil.chown(directory, uid, gid)
+        directory.chmod(0o750)
+        template = units.install_template(host.paths)
+        if template:
+            undo.append(lambda: template.unlink(missing_ok=True))
+        units.write_dropin(host.paths, inst, dropin)
+        undo.append(lambda: units.remove_dropin(host.paths, inst))
+        host.systemd.reload()
+        host.registry.save(inst)
+    except BaseException:
+        for step in reversed(undo):
+            try:
+                step()
+            except Exception:  # best effort: the original error is the one to report
+                pass
+        if undo:
+            try:
+                host.systemd.reload()
+            except WarlockError:
+                pass
+        raise
+
+
+def resolve(host: Host, instance_id: str | None) -> Instance:
+    """The named instance; without a name, `default` if it exists, else an error listing ids."""
+    if instance_id:
+        return host.registry.get(instance_id)
+    try:
+        return host.registry.get(DEFAULT_ID)
+    except NotFound:
+        ids = [i.id for i in host.registry.all()]
+        raise InvalidInput(
+            "no --instance given and there is no default instance",
+            hint="instances: " + (", ".join(ids) if ids else "none; create one with --create"),
+        ) from None
+
+
+def _app_of(host: Host, inst: Instance) -> App:
+    return find_app(host.paths, inst.app)
+
+
+def check_ports(host: Host, inst: Instance, app: App) -> None:
+    """Refuse to start when another process took one of the instance's ports meanwhile."""
+    state = host.systemd.state(inst.unit)
+    if state.active in ("active", "activating", "deactivating", "reloading"):
+        return  # its own server holds them
+    taken = host.probe_ports()
+    for spec in app.ports:
+        who = holder_of(spec, inst.ports[spec.key], taken)
+        if who:
+            raise Conflict(
+                f"cannot start {inst.id}: port {inst.ports[spec.key]}/{spec.protocol} ({spec.key}) "
+                f"is taken by {who}",
+                hint="stop that process, or recreate the instance with --port",
+            )
+
+
+def journal_tail(inst: Instance, lines: int = 5) -> str:
+    try:
+        out = run(["journalctl", "--no-pager", "-q", "-o", "cat", "-n", str(lines), "-u", inst.unit], timeout=10)
+    except WarlockError:
+        return ""
+    return " | ".join(line.strip() for line in out.strip().splitlines()[-lines:])
+
+
+def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
+    check_ports(host, inst, _app_of(host, inst))
+    host.systemd.reset_failed(inst.unit)  # a crashed instance can be started again by hand
+    try:
+        host.systemd.start(inst.unit, timeout)
+    except SystemdError as e:
+        tail = journal_tail(inst)
+        raise SystemdError(e.message + (f"; last log lines: {tail}" if tail else ""),
+                           hint=f"manage.py logs --instance {inst.id}") from None  # fmt: skip
+
+
+def stop(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
+    host.systemd.stop(inst.unit, timeout)
+
+
+def restart(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
+    host.systemd.reset_failed(inst.unit)
+    host.systemd.restart(inst.unit, timeout)
+
+
+def set_enabled(host: Host, inst: Instance, enabled: bool) -> Instance:
+    with host.registry.lock():
+        inst = host.registry.get(inst.id)
+        (host.systemd.enable if enabled else host.systemd.disable)([inst.unit])
+        host.systemd.reload()
+        inst = inst.with_(enabled=enabled)
+        host.registry.save(inst)
+    return inst
+
+
+def delete(host: Host, inst: Instance, purge: bool) -> list[str]:
+    """Stop, disable, unregister; with purge, also the data and the user. Returns what went."""
+    removed: list[str] = []
+    with host.registry.lock():
+        host.systemd.stop(inst.unit, START_TIMEOUT)
+        host.systemd.disable([inst.unit])
+        units.remove_dropin(host.paths, inst)
+        removed.append(str(host.paths.dropin_dir(inst.unit) / units.DROPIN))
+        host.systemd.reload()
+        host.systemd.reset_failed(inst.unit)
+        host.registry.remove(inst)
+        removed += [str(host.registry.app_path(inst)), str(host.registry.record_path(inst))]
+        if purge:
+            if Path(inst.path).is_dir():
+                shutil.rmtree(inst.path)
+                removed.append(inst.path)
+            if host.accounts.remove(inst.user):
+                removed.append(f"user {inst.user}")
+    return removed
+
+
+def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, object]]], list[Problem]]:
+    """Every instance with its live state, from one D-Bus round trip."""
+    from . import procs
+    from .model import status_of
+
+    instances, problems = host.registry.scan()
+    states = host.systemd.states("game@*.service") if instances else {}
+    rows = []
+    for inst in instances:
+        st = states.get(inst.unit)
+        status = status_of(st.active, st.sub) if st else status_of("inactive", "dead")
+        since = procs.oldest_start(procs.unit_pids(inst.unit)) if status == "running" else 0.0
+        rows.append((inst, {"status": str(status), "uptime": procs.uptime(since)}))
+    return rows, problems

@@ -1,0 +1,170 @@
+"""Values: instance ids, names, limits and the instance record (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidInput
+
+DEFAULT_ID = "default"
+_UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_GUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_MEMORY_RE = re.compile(r"[1-9][0-9]*[KMGT]?")
+_AFFINITY_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+MAX_NAME = 64
+
+
+def validate_id(value: str) -> str:
+    """Canonical lowercase UUID or `default`; nothing else reaches a path or a unit name."""
+    if value == DEFAULT_ID or _UUID_RE.fullmatch(value):
+        return value
+    shown = value.encode("unicode_escape").decode()[:80]
+    raise InvalidInput(
+        f"invalid instance id {shown!r}",
+        hint="an instance id is a lowercase UUID such as "
+        "550e8400-e29b-41d4-a716-446655440000, or 'default'",
+    )
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def validate_guid(value: str) -> str:
+    if not _GUID_RE.fullmatch(value):
+        raise InvalidInput(f"invalid app guid {value!r}", hint="a lowercase UUID")
+    return value
+
+
+def validate_name(value: str) -> str:
+    if not value.strip():
+        raise InvalidInput("instance name is empty")
+    if len(value) > MAX_NAME:
+        raise InvalidInput(f"instance name is {len(value)} characters long, at most {MAX_NAME}")
+    if not value.isprintable():
+        raise InvalidInput("instance name contains a control character (newline, tab...)")
+    return value
+
+
+def unit_name(instance_id: str) -> str:
+    return f"game@{validate_id(instance_id)}.service"
+
+
+def user_name(instance_id: str) -> str:
+    """System user names must stay within 31 characters: `wl-` plus 12 hex digits."""
+    validate_id(instance_id)
+    return "wl-default" if instance_id == DEFAULT_ID else "wl-" + instance_id.replace("-", "")[:12]
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_quota: int | None = None  # percent of one CPU, e.g. 150
+    memory_max: str | None = None  # systemd size: 512M, 2G
+    tasks_max: int | None = None
+    cpu_affinity: str | None = None  # CPU list: 0-1,3
+
+    def __post_init__(self) -> None:
+        if self.cpu_quota is not None and not 1 <= self.cpu_quota <= 100_000:
+            raise InvalidInput(f"cpu quota {self.cpu_quota}% is out of range 1..100000")
+        if self.memory_max is not None and not _MEMORY_RE.fullmatch(self.memory_max):
+            raise InvalidInput(
+                f"memory limit {self.memory_max!r} is not a size", hint="e.g. 512M or 4G"
+            )
+        if self.tasks_max is not None and not 1 <= self.tasks_max <= 4_194_304:
+            raise InvalidInput(f"tasks limit {self.tasks_max} is out of range")
+        if self.cpu_affinity is not None and not _AFFINITY_RE.fullmatch(self.cpu_affinity):
+            raise InvalidInput(
+                f"cpu affinity {self.cpu_affinity!r} is not a CPU list", hint="e.g. 0-1,3"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Limits:
+        return cls(**{k: data[k] for k in ("cpu_quota", "memory_max", "tasks_max", "cpu_affinity") if k in data})
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    app: str  # the app's guid
+    name: str
+    path: str
+    ports: dict[str, int]
+    created_at: str  # ISO 8601, UTC
+    enabled: bool = False
+    limits: Limits = field(default_factory=Limits)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        return unit_name(self.id)
+
+    @property
+    def user(self) -> str:
+        return user_name(self.id)
+
+    def with_(self, **changes: Any) -> Instance:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "app": self.app,
+            "name": self.name,
+            "path": self.path,
+            "ports": dict(self.ports),
+            "created_at": self.created_at,
+            "enabled": self.enabled,
+            "limits": self.limits.to_dict(),
+            "env": dict(self.env),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Instance:
+        """Validate a record read from disk; any problem raises InvalidInput."""
+        try:
+            ports = {str(k): int(v) for k, v in dict(data.get("ports", {})).items()}
+            return cls(
+                id=validate_id(str(data["id"])),
+                app=validate_guid(str(data["app"])),
+                name=validate_name(str(data["name"])),
+                path=str(data["path"]),
+                ports=ports,
+                created_at=str(data["created_at"]),
+                enabled=bool(data.get("enabled", False)),
+                limits=Limits.from_dict(dict(data.get("limits", {}))),
+                env={str(k): str(v) for k, v in dict(data.get("env", {})).items()},
+            )
+        except KeyError as e:
+            raise InvalidInput(f"missing key {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            if isinstance(e, InvalidInput):
+                raise
+            raise InvalidInput(f"bad value: {e}") from None
+
+
+class Status(StrEnum):
+    RUNNING = "running"
+    STARTING = "starting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+
+
+def status_of(active: str, sub: str) -> Status:
+    """Map systemd's ActiveState/SubState to the five states users see."""
+    if active == "active" or active == "reloading":
+        return Status.RUNNING
+    if active == "failed" or sub == "auto-restart":
+        return Status.CRASHED
+    if active == "activating":
+        return Status.STARTING
+    if active == "deactivating":
+        return Status.STOPPING
+    return Status.STOPPED

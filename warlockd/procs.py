@@ -1,0 +1,82 @@
+"""What the kernel says about an instance's processes: pids, start time, memory, CPU."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+_CGROUP_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def unit_pids(unit: str, slice_: str = "system.slice/system-game.slice") -> list[int]:
+    """The unit's processes from its cgroup (v2 or hybrid layout), without a D-Bus call."""
+    for root in _CGROUP_ROOTS:
+        procs = Path(root, slice_, unit, "cgroup.procs")
+        try:
+            text = procs.read_text()
+        except OSError:
+            continue
+        return [int(p) for p in text.split()]
+    return []
+
+
+def _boot_time() -> float:
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def started_at(pid: int) -> float:
+    """When a process started, seconds since the epoch; 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return _boot_time() + int(fields[19]) / _CLK_TCK
+
+
+def oldest_start(pids: list[int]) -> float:
+    starts = [t for t in (started_at(p) for p in pids) if t]
+    return min(starts) if starts else 0.0
+
+
+def uptime(since: float) -> int:
+    return max(0, int(time.time() - since)) if since else 0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def usage(pids: list[int]) -> tuple[int, float] | None:
+    """Resident memory in bytes and CPU % (over a short sample) of a set of processes."""
+    import psutil
+
+    procs = []
+    for p in pids:
+        try:
+            proc = psutil.Process(p)
+            proc.cpu_percent(None)
+            procs.append(proc)
+        except psutil.Error:
+            continue
+    if not procs:
+        return None
+    time.sleep(0.1)
+    rss, cpu = 0, 0.0
+    for proc in procs:
+        try:
+            rss += proc.memory_info().rss
+            cpu += proc.cpu_percent(None)
+        except psutil.Error:
+            continue
+    return rss, cpu

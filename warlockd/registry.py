@@ -1,0 +1,129 @@
+"""The registry under /var/lib/warlock: the only writer of instance records.
+
+Per instance, two files side by side, as Warlock panels expect:
+`<guid>.<id>.app` holds the instance path (no trailing newline) and
+`<guid>.<id>.toml` the full record (`<guid>.app` / `<guid>.toml` for `default`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import fsutil
+from .errors import CorruptRecord, InvalidInput, NotFound
+from .model import DEFAULT_ID, Instance, validate_guid, validate_id
+from .paths import Paths
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file in the registry that could not be read as an instance."""
+
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+
+def _stem(guid: str, instance_id: str) -> str:
+    return guid if instance_id == DEFAULT_ID else f"{guid}.{instance_id}"
+
+
+def _parse_stem(stem: str) -> tuple[str, str] | None:
+    guid, _, rest = stem.partition(".")
+    try:
+        validate_guid(guid)
+        return guid, validate_id(rest) if rest else DEFAULT_ID
+    except InvalidInput:
+        return None
+
+
+class Registry:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.root = paths.state
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """The host-wide lock that serialises every change of state (and port allocation)."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        with fsutil.locked(self.paths.lock):
+            yield
+
+    def record_path(self, inst: Instance) -> Path:
+        return self.root / f"{_stem(inst.app, inst.id)}.toml"
+
+    def app_path(self, inst: Instance) -> Path:
+        return self.root / f"{_stem(inst.app, inst.id)}.app"
+
+    def _record_files(self) -> Iterator[Path]:
+        try:
+            names = sorted(p.name for p in self.root.iterdir())
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.endswith(".toml") and not name.startswith("."):
+                yield self.root / name
+
+    def _read(self, path: Path) -> Instance:
+        parsed = _parse_stem(path.name[: -len(".toml")])
+        if parsed is None:
+            raise CorruptRecord(f"{path}: not a record name (<guid>[.<id>].toml)")
+        try:
+            inst = Instance.from_dict(tomllib.loads(path.read_text()))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, InvalidInput) as e:
+            raise CorruptRecord(f"{path}: corrupt record: {e}") from None
+        if (inst.app, inst.id) != parsed:
+            raise CorruptRecord(f"{path}: record says {inst.app}.{inst.id}, its name does not")
+        return inst
+
+    def scan(self) -> tuple[list[Instance], list[Problem]]:
+        """Every readable instance, and every file that is not one; one bad file never hides the rest."""
+        found: list[Instance] = []
+        problems: list[Problem] = []
+        for path in self._record_files():
+            try:
+                found.append(self._read(path))
+            except CorruptRecord as e:
+                problems.append(Problem(path.name, e.message.split(": ", 1)[-1]))
+        for path in sorted(self.root.glob("*.app")) if self.root.is_dir() else []:
+            if not path.with_suffix(".toml").exists() and _parse_stem(path.stem):
+                problems.append(Problem(path.name, "registration without a record"))
+        return found, problems
+
+    def all(self) -> list[Instance]:
+        return self.scan()[0]
+
+    def get(self, instance_id: str) -> Instance:
+        instance_id = validate_id(instance_id)
+        for path in self._record_files():
+            parsed = _parse_stem(path.name[: -len(".toml")])
+            if parsed and parsed[1] == instance_id:
+                return self._read(path)
+        raise NotFound(f"no instance {instance_id}", hint="`manage.py list` shows the instances")
+
+    def exists(self, instance_id: str) -> bool:
+        try:
+            self.get(instance_id)
+        except NotFound:
+            return False
+        except CorruptRecord:
+            return True
+        return True
+
+    def save(self, inst: Instance) -> None:
+        """Record first, then the registration panels read; call under lock()."""
+        import toml  # only writers pay for it
+
+        fsutil.atomic_write(self.record_path(inst), toml.dumps(inst.to_dict()), 0o640)
+        fsutil.atomic_write(self.app_path(inst), inst.path, 0o644)
+
+    def remove(self, inst: Instance) -> None:
+        """Registration first, so a panel never sees an instance without a record; under lock()."""
+        fsutil.remove(self.app_path(inst))
+        fsutil.remove(self.record_path(inst))

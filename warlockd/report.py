@@ -1,0 +1,61 @@
+"""The JSON shapes Warlock panels parse (warlock-contract.md), plus `instance_id`."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from . import procs
+from .apps import App
+from .model import Instance, status_of
+from .query import query
+from .systemd import UnitState
+
+
+def host_ip() -> str:
+    """The address other hosts reach us on: the source of the default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere real
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def ports_of(inst: Instance, app: App) -> list[dict[str, Any]]:
+    return [
+        {"port": inst.ports[p.key], "protocol": p.protocol.value.upper(), "description": p.description,
+         "option": p.key}  # fmt: skip
+        for p in app.ports
+    ]
+
+
+def service(inst: Instance, app: App, state: UnitState, ip: str, probe: bool = True) -> dict[str, Any]:
+    status = status_of(state.active, state.sub)
+    running = status == "running"
+    players = query(app.query, inst.ports[app.query_port]) if probe and running and app.query_port else None
+    game_pid = state.main_pid
+    if app.notify is False and state.main_pid:
+        kids = procs.children(state.main_pid)
+        game_pid = kids[0] if kids else state.main_pid
+    return {
+        "service": inst.unit,
+        "name": inst.name,
+        "instance_id": inst.id,
+        "app": app.slug,
+        "app_guid": app.guid,
+        "ip": ip,
+        "port": inst.ports[app.ports[0].key],
+        "ports": ports_of(inst, app),
+        "status": str(status),
+        "enabled": state.unit_file_state == "enabled",
+        "player_count": players.player_count if players else None,
+        "max_players": players.max_players if players else app.max_players,
+        "uptime": procs.uptime(state.since) if running else 0,
+        "restarts": state.restarts,
+        "result": state.result,
+        "service_pid": state.main_pid,
+        "game_pid": game_pid,
+        "app_dir": str(app.asset_path),
+        "bak_dir": f"{inst.path}/backups",
+    }

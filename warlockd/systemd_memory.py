@@ -1,0 +1,80 @@
+"""An in-memory systemd for fast unit tests; the real one is tested in the container."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from .errors import SystemdError
+from .systemd import UnitState
+
+
+class MemorySystemd:
+    def __init__(self) -> None:
+        self.units: dict[str, UnitState] = {}
+        self.enabled: set[str] = set()
+        self.reloads = 0
+        self.failing: set[str] = set()  # units whose start job fails
+        self.reachable = True
+        self.calls: list[tuple[str, str]] = []
+        self._pid = 1000
+
+    def _check(self, op: str, unit: str = "") -> None:
+        if not self.reachable:
+            raise SystemdError("cannot reach systemd on the system bus: connection refused")
+        self.calls.append((op, unit))
+
+    def _set(self, unit: str, **fields: object) -> None:
+        current = self.units.get(unit, UnitState(name=unit, load="loaded"))
+        self.units[unit] = replace(current, **fields)  # type: ignore[arg-type]
+
+    def reload(self) -> None:
+        self._check("reload")
+        self.reloads += 1
+
+    def start(self, unit: str, timeout: float) -> None:
+        self._check("start", unit)
+        if unit in self.failing:
+            self._set(unit, active="failed", sub="failed", result="exit-code", main_pid=0)
+            raise SystemdError(f"{unit}: start job failed")
+        if self.units.get(unit, UnitState(unit)).active != "active":
+            self._pid += 1
+            self._set(unit, active="active", sub="running", result="success",
+                      main_pid=self._pid, since=time.time())  # fmt: skip
+
+    def stop(self, unit: str, timeout: float) -> None:
+        self._check("stop", unit)
+        self._set(unit, active="inactive", sub="dead", main_pid=0, since=0.0)
+
+    def restart(self, unit: str, timeout: float) -> None:
+        self.stop(unit, timeout)
+        self.start(unit, timeout)
+
+    def enable(self, units: Sequence[str]) -> None:
+        self._check("enable", ",".join(units))
+        self.enabled.update(units)
+
+    def disable(self, units: Sequence[str]) -> None:
+        self._check("disable", ",".join(units))
+        self.enabled.difference_update(units)
+
+    def reset_failed(self, unit: str) -> None:
+        self._check("reset_failed", unit)
+        if unit in self.units and self.units[unit].active == "failed":
+            self._set(unit, active="inactive", sub="dead", result="success")
+
+    def crash(self, unit: str) -> None:
+        """What systemd shows while Restart= waits to bring a crashed unit back."""
+        self._set(unit, active="activating", sub="auto-restart", result="exit-code",
+                  restarts=self.units[unit].restarts + 1, main_pid=0)  # fmt: skip
+
+    def states(self, pattern: str) -> dict[str, UnitState]:
+        self._check("states", pattern)
+        return {n: s for n, s in self.units.items() if fnmatch.fnmatchcase(n, pattern)}
+
+    def state(self, unit: str) -> UnitState:
+        self._check("state", unit)
+        s = self.units.get(unit, UnitState(name=unit, load="loaded"))
+        return replace(s, unit_file_state="enabled" if unit in self.enabled else "disabled")

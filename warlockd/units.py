@@ -1,0 +1,151 @@
+"""Unit files: render the per-instance drop-in (pure), write and remove it atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+from . import fsutil
+from .apps import App
+from .errors import InvalidInput
+from .model import Instance
+from .paths import Paths
+
+DROPIN = "50-warlock.conf"
+TEMPLATE = "game@.service"
+_SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._@+/-]*")
+
+
+def validate_dir(path: str) -> str:
+    """Absolute, normalised and free of characters that systemd would quote or expand."""
+    if not path.startswith("/"):
+        raise InvalidInput(f"--dir {path!r} is not an absolute path")
+    normal = str(Path(path))
+    if normal != path.rstrip("/") or "/../" in path + "/" or "/./" in path + "/":
+        raise InvalidInput(f"--dir {path!r} is not a normalised path", hint=f"use {normal}")
+    if not _SAFE_PATH_RE.fullmatch(path) or normal == "/":
+        raise InvalidInput(
+            f"--dir {path!r} has characters that cannot go in a unit file",
+            hint="use letters, digits and . _ @ + - /",
+        )
+    return normal
+
+
+def _check(value: str, what: str) -> str:
+    if not value.isprintable():
+        raise InvalidInput(f"{what} contains a control character")
+    return value
+
+
+def quote_arg(value: str) -> str:
+    """One ExecStart= argument: quoted, no specifier (%) or variable ($) expansion."""
+    _check(value, "a command argument")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("%", "%%").replace("$", "$$") + '"'
+
+
+def quote_env(name: str, value: str) -> str:
+    _check(value, f"environment value {name}")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{name}={escaped}"'
+
+
+def context(inst: Instance, app: App) -> dict[str, Any]:
+    """The values a manifest's command and env templates may use."""
+    first = app.ports[0].key
+    return {
+        "id": inst.id,
+        "name": inst.name,
+        "path": inst.path,
+        "asset_path": str(app.asset_path),
+        "max_players": app.max_players,
+        "ports": dict(inst.ports),
+        "port": inst.ports[first],
+        "user": inst.user,
+    }
+
+
+def render_values(templates: dict[str, str], ctx: dict[str, Any]) -> dict[str, str]:
+    import jinja2
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    out: dict[str, str] = {}
+    for key, text in templates.items():
+        try:
+            out[key] = env.from_string(text).render(ctx)
+        except jinja2.TemplateError as e:
+            raise InvalidInput(f"template {text!r} ({key}): {e}") from None
+    return out
+
+
+def environment(inst: Instance, app: App) -> dict[str, str]:
+    ctx = context(inst, app)
+    env = {
+        "SERVER_ID": inst.id,
+        "SERVER_NAME": inst.name,
+        "SERVER_PORT": str(ctx["port"]),
+        "ASSET_PATH": str(app.asset_path),
+    }
+    for spec in app.ports:
+        if spec.env:
+            env[spec.env] = str(inst.ports[spec.key])
+    env.update(render_values(app.env, ctx))
+    env.update(inst.env)  # the admin's overrides win
+    return env
+
+
+def render_dropin(inst: Instance, app: App, template_dir: Path) -> str:
+    import jinja2
+
+    ctx = context(inst, app)
+    argv = render_values({f"command[{i}]": a for i, a in enumerate(app.command)}, ctx)
+    loader = jinja2.FileSystemLoader(str(template_dir))
+    tpl = jinja2.Environment(loader=loader, autoescape=False, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined).get_template(DROPIN + ".j2")  # fmt: skip
+    name = _check(inst.name, "the instance name").replace("%", "%%")
+    return tpl.render(
+        id=inst.id,
+        app_slug=app.slug,
+        description=f"{app.title}: {name} ({inst.id})",
+        type="notify" if app.notify else "exec",
+        user=inst.user,
+        path=validate_dir(inst.path),
+        environment=[quote_env(k, v) for k, v in sorted(environment(inst, app).items())],
+        exec_start=" ".join(quote_arg(a) for a in argv.values()),
+        stop_timeout=app.stop_timeout,
+        **dataclasses.asdict(inst.limits),
+    )
+
+
+def write_dropin(paths: Paths, inst: Instance, text: str) -> Path:
+    d = paths.dropin_dir(inst.unit)
+    d.mkdir(parents=True, exist_ok=True)
+    target = d / DROPIN
+    fsutil.atomic_write(target, text, 0o644)
+    return target
+
+
+def remove_dropin(paths: Paths, inst: Instance) -> None:
+    d = paths.dropin_dir(inst.unit)
+    fsutil.remove(d / DROPIN)
+    try:
+        d.rmdir()  # leaves the admin's own drop-ins alone
+    except (FileNotFoundError, OSError):
+        pass
+
+
+def template_installed(paths: Paths) -> bool:
+    return any((d / TEMPLATE).exists() for d in (paths.units, Path("/lib/systemd/system"),
+                                                 Path("/usr/lib/systemd/system")))  # fmt: skip
+
+
+def install_template(paths: Paths) -> Path | None:
+    """Copy game@.service into /etc/systemd/system when no package has installed it."""
+    if template_installed(paths):
+        return None
+    paths.units.mkdir(parents=True, exist_ok=True)
+    target = paths.units / TEMPLATE
+    fsutil.atomic_write(target, (paths.templates / TEMPLATE).read_text(), 0o644)
+    return target
