@@ -182,8 +182,6 @@ def _table(rows: List[List[str]]) -> str:
 
 
 def _duration(seconds: int) -> str:
-    if not seconds:
-        return "-"
     d, rem = divmod(seconds, 86400)
     h, rem = divmod(rem, 3600)
     m, s = divmod(rem, 60)
@@ -205,7 +203,7 @@ def do_list(o: Opts) -> int:
     for inst, live in rows:
         table.append([inst.id, inst.name, slugs.get(inst.app, inst.app), str(live["status"]),
                       ",".join(f"{k}={v}" for k, v in inst.ports.items()),
-                      _duration(int(live["uptime"]))])  # type: ignore[call-overload]  # fmt: skip
+                      _duration(int(live["uptime"])) if live["status"] == "running" else "-"])  # type: ignore[call-overload]  # fmt: skip
     sys.stdout.write(_table(table) + "\n" if rows else "no instances\n")
     return 0
 
