@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
-from bench.stats import summarize  # noqa: E402
+from bench.stats import summarize
 
 
 def run_once(cmd: list[str], cwd: str | None) -> float:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import pwd
+from pathlib import Path
 from typing import Protocol
 
+from .errors import WarlockError
 from .run import run
 
 
@@ -16,9 +18,21 @@ class Accounts(Protocol):
 
     def remove(self, name: str) -> bool: ...
     def exists(self, name: str) -> bool: ...
+    def check_reachable(self, path: Path) -> None:
+        """Refuse when an instance user could not reach `path` (the app's files)."""
+        ...
 
 
 class SystemAccounts:
+    def check_reachable(self, path: Path) -> None:
+        # Instance users share no group with anyone: the "others" bits decide.
+        for d in [path, *path.parents]:
+            if d.exists() and not d.stat().st_mode & 0o001:
+                raise WarlockError(
+                    f"{path} is not reachable by instance users: {d} has no x bit for others",
+                    hint=f"chmod o+x {d}, or put warlockd outside it (e.g. under /opt)",
+                )
+
     def exists(self, name: str) -> bool:
         try:
             pwd.getpwnam(name)
@@ -28,8 +42,21 @@ class SystemAccounts:
 
     def ensure(self, name: str, home: str) -> tuple[int, int]:
         if not self.exists(name):
-            run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", home,
-                 "--shell", "/usr/sbin/nologin", "--comment", "warlock game instance", name])  # fmt: skip
+            run(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    home,
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "--comment",
+                    "warlock game instance",
+                    name,
+                ]
+            )
         pw = pwd.getpwnam(name)
         return pw.pw_uid, pw.pw_gid
 
@@ -42,6 +69,9 @@ class SystemAccounts:
 
 class MemoryAccounts:
     """For unit tests without root: every user maps to the caller's own uid."""
+
+    def check_reachable(self, path: Path) -> None:
+        pass
 
     def __init__(self) -> None:
         self.users: dict[str, str] = {}

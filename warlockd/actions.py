@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import units
 from .apps import App, find_app
@@ -27,7 +29,7 @@ class CreateRequest:
     instance_id: str | None = None
     ports: Sequence[str] = ()
     dir: str | None = None
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     env: Sequence[str] = ()
 
 
@@ -60,6 +62,7 @@ def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, i
 
 def create(host: Host, req: CreateRequest) -> Instance:
     app = find_app(host.paths, req.app)
+    host.accounts.check_reachable(app.asset_path)
     instance_id = validate_id(req.instance_id) if req.instance_id else new_id()
     name = validate_name(req.name if req.name is not None else app.title)
     explicit = dict(parse_port(p) for p in req.ports)
@@ -75,11 +78,15 @@ def create(host: Host, req: CreateRequest) -> Instance:
                 raise Conflict(f"--dir {path} overlaps instance {other.id} at {other.path}")
         taken = {**host.probe_ports(), **_registry_taken(host, existing)}
         inst = Instance(
-            id=instance_id, app=app.guid, name=name, path=path,
+            id=instance_id,
+            app=app.guid,
+            name=name,
+            path=path,
             ports=allocate(app.ports, taken, explicit),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            limits=req.limits, env=env,
-        )  # fmt: skip
+            limits=req.limits,
+            env=env,
+        )
         dropin = units.render_dropin(inst, app, host.paths.templates)  # all input checked here
         _apply_create(host, inst, dropin)
     return inst
@@ -107,15 +114,11 @@ def _apply_create(host: Host, inst: Instance, dropin: str) -> None:
         host.registry.save(inst)
     except BaseException:
         for step in reversed(undo):
-            try:
+            with contextlib.suppress(Exception):  # best effort: report the original error
                 step()
-            except Exception:  # best effort: the original error is the one to report
-                pass
         if undo:
-            try:
+            with contextlib.suppress(WarlockError):
                 host.systemd.reload()
-            except WarlockError:
-                pass
         raise
 
 
@@ -155,7 +158,10 @@ def check_ports(host: Host, inst: Instance, app: App) -> None:
 
 def journal_tail(inst: Instance, lines: int = 5) -> str:
     try:
-        out = run(["journalctl", "--no-pager", "-q", "-o", "cat", "-n", str(lines), "-u", inst.unit], timeout=10)
+        out = run(
+            ["journalctl", "--no-pager", "-q", "-o", "cat", "-n", str(lines), "-u", inst.unit],
+            timeout=10,
+        )
     except WarlockError:
         return ""
     return " | ".join(line.strip() for line in out.strip().splitlines()[-lines:])
@@ -168,8 +174,10 @@ def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
         host.systemd.start(inst.unit, timeout)
     except SystemdError as e:
         tail = journal_tail(inst)
-        raise SystemdError(e.message + (f"; last log lines: {tail}" if tail else ""),
-                           hint=f"manage.py logs --instance {inst.id}") from None  # fmt: skip
+        raise SystemdError(
+            e.message + (f"; last log lines: {tail}" if tail else ""),
+            hint=f"manage.py logs --instance {inst.id}",
+        ) from None
 
 
 def stop(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
@@ -212,7 +220,7 @@ def delete(host: Host, inst: Instance, purge: bool) -> list[str]:
     return removed
 
 
-def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, object]]], list[Problem]]:
+def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, Any]]], list[Problem]]:
     """Every instance with its live state, from one D-Bus round trip."""
     from . import procs
     from .model import status_of

@@ -77,7 +77,9 @@ class _Checker:
     def bad(self, key: str, expected: str) -> None:
         self.errors.append(f"{self.path}: {key}: expected {expected}")
 
-    def get(self, data: dict[str, Any], key: str, kind: type, expected: str, where: str = "") -> Any:
+    def get(
+        self, data: dict[str, Any], key: str, kind: type, expected: str, where: str = ""
+    ) -> Any:
         name = f"{where}{key}"
         if key not in data:
             self.bad(name, expected + " (missing)")
@@ -118,7 +120,7 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> App:
     if not isinstance(env, dict) or not all(
         isinstance(v, str) and _ENV_RE.fullmatch(k) for k, v in env.items()
     ):
-        c.bad("env", "a table of NAME = \"value\" strings")
+        c.bad("env", 'a table of NAME = "value" strings')
         env = {}
     ports = _parse_ports(c, data.get("ports"))
     query = data.get("query", {})
@@ -129,15 +131,21 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> App:
     if query_port is not None and query_port not in {p.key for p in ports}:
         c.bad("query.port", f"the key of a declared port, got {query_port!r}")
     if c.errors:
-        raise InvalidInput(
-            f"{len(c.errors)} problem(s) in {path}:\n  " + "\n  ".join(c.errors)
-        )
+        raise InvalidInput(f"{len(c.errors)} problem(s) in {path}:\n  " + "\n  ".join(c.errors))
     return App(
-        guid=guid, slug=slug, title=title, command=tuple(command), ports=ports,
-        manifest=path, max_players=max_players, notify=notify,
-        stop_timeout=stop_timeout, env=dict(env), query=protocol,
+        guid=guid,
+        slug=slug,
+        title=title,
+        command=tuple(command),
+        ports=ports,
+        manifest=path,
+        max_players=max_players,
+        notify=notify,
+        stop_timeout=stop_timeout,
+        env=dict(env),
+        query=str(protocol),
         query_port=query_port or (ports[0].key if ports else None),
-    )  # fmt: skip
+    )
 
 
 def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
@@ -163,7 +171,9 @@ def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
         if env is not None and not (isinstance(env, str) and _ENV_RE.fullmatch(env)):
             c.bad(where + "env", f"an environment variable name, got {env!r}")
         if None not in (key, proto, default) and proto in Protocol.__members__.values():
-            specs.append(PortSpec(key, Protocol(proto), default, str(p.get("description", "")), env))
+            specs.append(
+                PortSpec(key, Protocol(proto), default, str(p.get("description", "")), env)
+            )
     if len({s.key for s in specs}) != len(specs):
         c.bad("ports", "distinct keys")
     return tuple(specs)

@@ -6,15 +6,28 @@ Machine-read output is pure JSON on stdout; errors are one line on stderr.
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import typer
 
 from . import __version__
 
-VERBS = ("create", "start", "stop", "restart", "enable", "disable", "status", "list",
-         "get-services", "logs", "delete", "cmd")  # fmt: skip
+VERBS = (
+    "create",
+    "start",
+    "stop",
+    "restart",
+    "enable",
+    "disable",
+    "status",
+    "list",
+    "get-services",
+    "logs",
+    "delete",
+    "cmd",
+)
 
 
 @dataclass
@@ -108,7 +121,9 @@ def do_create(o: Opts) -> int:
     if not o.app:
         raise InvalidInput("--create needs --app", hint="e.g. --app example")
     limits = Limits(o.cpu_quota, o.memory_max, o.tasks_max, o.cpu_affinity)
-    req = CreateRequest(o.app, o.instance_name, o.instance_id or o.instance, o.port, o.dir, limits, o.env)
+    req = CreateRequest(
+        o.app, o.instance_name, o.instance_id or o.instance, o.port, o.dir, limits, o.env
+    )
     host = _host()
     inst = create(host, req)
     _log(f"created {inst.unit} in {inst.path}")
@@ -169,16 +184,20 @@ def do_get_services(o: Opts) -> int:
     iid = _instance_id(o)
     insts = [resolve(host, iid)] if iid else host.registry.all()
     ip = host_ip()
-    _emit({
-        i.unit: service(i, find_app(host.paths, i.app), host.systemd.state(i.unit), ip)
-        for i in insts
-    })  # fmt: skip
+    _emit(
+        {
+            i.unit: service(i, find_app(host.paths, i.app), host.systemd.state(i.unit), ip)
+            for i in insts
+        }
+    )
     return 0
 
 
 def _table(rows: List[List[str]]) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def _duration(seconds: int) -> str:
@@ -201,9 +220,16 @@ def do_list(o: Opts) -> int:
     table = [["ID", "NAME", "APP", "STATUS", "PORTS", "UPTIME"]]
     slugs = _slugs(host)
     for inst, live in rows:
-        table.append([inst.id, inst.name, slugs.get(inst.app, inst.app), str(live["status"]),
-                      ",".join(f"{k}={v}" for k, v in inst.ports.items()),
-                      _duration(int(live["uptime"])) if live["status"] == "running" else "-"])  # type: ignore[call-overload]  # fmt: skip
+        table.append(
+            [
+                inst.id,
+                inst.name,
+                slugs.get(inst.app, inst.app),
+                str(live["status"]),
+                ",".join(f"{k}={v}" for k, v in inst.ports.items()),
+                _duration(int(live["uptime"])) if live["status"] == "running" else "-",
+            ]
+        )
     sys.stdout.write(_table(table) + "\n" if rows else "no instances\n")
     return 0
 
@@ -235,10 +261,11 @@ def do_status(o: Opts) -> int:
     players = "?" if svc["player_count"] is None else svc["player_count"]
     lines = [
         f"{inst.unit} - {inst.name} ({app_.title})",
-        f"  status:   {svc['status']} (uptime {_duration(svc['uptime'])}, restarts {svc['restarts']}, "
-        f"last result {svc['result']})",
+        f"  status:   {svc['status']} (uptime {_duration(svc['uptime'])}, "
+        f"restarts {svc['restarts']}, last result {svc['result']})",
         f"  players:  {players}/{svc['max_players']}",
-        "  ports:    " + ", ".join(f"{p['option']}={p['port']}/{p['protocol'].lower()}" for p in svc["ports"]),
+        "  ports:    "
+        + ", ".join(f"{p['option']}={p['port']}/{p['protocol'].lower()}" for p in svc["ports"]),
         f"  pid:      {svc['service_pid'] or '-'}",
         f"  path:     {inst.path}",
         f"  enabled:  {'yes' if svc['enabled'] else 'no'}",
@@ -250,9 +277,16 @@ def do_status(o: Opts) -> int:
 def do_logs(o: Opts) -> int:
     from .run import exec_
 
-    host, inst = _one(o)
-    argv = ["journalctl", "--no-pager", f"WARLOCK_INSTANCE={inst.id}", "+", f"_SYSTEMD_UNIT={inst.unit}",
-            "-n", str(o.lines)]  # fmt: skip
+    _, inst = _one(o)
+    argv = [
+        "journalctl",
+        "--no-pager",
+        f"WARLOCK_INSTANCE={inst.id}",
+        "+",
+        f"_SYSTEMD_UNIT={inst.unit}",
+        "-n",
+        str(o.lines),
+    ]
     exec_(argv + (["-f"] if o.follow else []))
     return 0
 
@@ -276,17 +310,26 @@ def do_delete(o: Opts) -> int:
 def do_cmd(o: Opts) -> int:
     from .console import send
 
-    host, inst = _one(o)
+    _, inst = _one(o)
     send(inst, o.text or "")
     _log(f"sent to {inst.unit}: {o.text}")
     return 0
 
 
 ACTIONS: Dict[str, Callable[[Opts], int]] = {
-    "create": do_create, "start": do_start, "stop": do_stop, "restart": do_restart,
-    "enable": do_enable, "disable": do_disable, "status": do_status, "list": do_list,
-    "get-services": do_get_services, "logs": do_logs, "delete": do_delete, "cmd": do_cmd,
-}  # fmt: skip
+    "create": do_create,
+    "start": do_start,
+    "stop": do_stop,
+    "restart": do_restart,
+    "enable": do_enable,
+    "disable": do_disable,
+    "status": do_status,
+    "list": do_list,
+    "get-services": do_get_services,
+    "logs": do_logs,
+    "delete": do_delete,
+    "cmd": do_cmd,
+}
 
 
 def _merge(ctx: typer.Context, **given: Any) -> Opts:
@@ -302,36 +345,95 @@ def _merge(ctx: typer.Context, **given: Any) -> Opts:
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
-    instance: Optional[str] = O_INSTANCE, service: Optional[str] = O_SERVICE,
-    json_: bool = O_JSON, debug: bool = O_DEBUG,
-    create: bool = typer.Option(False, "--create", help="Create an instance of --app (printed as JSON)."),
-    start: bool = typer.Option(False, "--start", help="Start the instance; returns once it is ready."),
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    json_: bool = O_JSON,
+    debug: bool = O_DEBUG,
+    create: bool = typer.Option(
+        False, "--create", help="Create an instance of --app (printed as JSON)."
+    ),
+    start: bool = typer.Option(
+        False, "--start", help="Start the instance; returns once it is ready."
+    ),
     stop: bool = typer.Option(False, "--stop", help="Stop the instance."),
     restart: bool = typer.Option(False, "--restart", help="Restart the instance."),
     enable: bool = typer.Option(False, "--enable", help="Start the instance at boot."),
     disable: bool = typer.Option(False, "--disable", help="Do not start it at boot."),
     status: bool = typer.Option(False, "--status", help="Show the instance's state."),
     list_: bool = typer.Option(False, "--list", help="List every instance."),
-    get_services: bool = typer.Option(False, "--get-services", help="JSON: status, ports, pids, players."),
+    get_services: bool = typer.Option(
+        False, "--get-services", help="JSON: status, ports, pids, players."
+    ),
     logs: bool = typer.Option(False, "--logs", help="Show the instance's journal."),
-    delete: bool = typer.Option(False, "--delete", help="Delete the instance (--purge: and its data)."),
+    delete: bool = typer.Option(
+        False, "--delete", help="Delete the instance (--purge: and its data)."
+    ),
     cmd: Optional[str] = typer.Option(None, "--cmd", help="Send a console command to the game."),
-    app_: Optional[str] = O_APP, instance_name: Optional[str] = O_NAME, instance_id: Optional[str] = O_ID,
-    port: List[str] = O_PORT, dir: Optional[str] = O_DIR, env: List[str] = O_ENV,
-    cpu_quota: Optional[int] = O_CPU, memory_max: Optional[str] = O_MEM, tasks_max: Optional[int] = O_TASKS,
-    cpu_affinity: Optional[str] = O_AFFINITY, yes: bool = O_YES, purge: bool = O_PURGE,
-    follow: bool = O_FOLLOW, lines: int = O_LINES,
-) -> None:  # fmt: skip
-    o = Opts(instance, service, json_, debug, app_, instance_name, instance_id, list(port), dir,
-             list(env), cpu_quota, memory_max, tasks_max, cpu_affinity, yes, purge, follow, lines,
-             cmd)  # fmt: skip
+    app_: Optional[str] = O_APP,
+    instance_name: Optional[str] = O_NAME,
+    instance_id: Optional[str] = O_ID,
+    port: List[str] = O_PORT,
+    dir: Optional[str] = O_DIR,
+    env: List[str] = O_ENV,
+    cpu_quota: Optional[int] = O_CPU,
+    memory_max: Optional[str] = O_MEM,
+    tasks_max: Optional[int] = O_TASKS,
+    cpu_affinity: Optional[str] = O_AFFINITY,
+    yes: bool = O_YES,
+    purge: bool = O_PURGE,
+    follow: bool = O_FOLLOW,
+    lines: int = O_LINES,
+) -> None:
+    o = Opts(
+        instance,
+        service,
+        json_,
+        debug,
+        app_,
+        instance_name,
+        instance_id,
+        list(port),
+        dir,
+        list(env),
+        cpu_quota,
+        memory_max,
+        tasks_max,
+        cpu_affinity,
+        yes,
+        purge,
+        follow,
+        lines,
+        cmd,
+    )
     ctx.obj = o
     if ctx.invoked_subcommand:
         return
-    chosen = [v for v, on in zip(VERBS, (create, start, stop, restart, enable, disable, status,
-                                         list_, get_services, logs, delete, cmd is not None)) if on]  # fmt: skip
+    chosen = [
+        v
+        for v, on in zip(
+            VERBS,
+            (
+                create,
+                start,
+                stop,
+                restart,
+                enable,
+                disable,
+                status,
+                list_,
+                get_services,
+                logs,
+                delete,
+                cmd is not None,
+            ),
+            strict=True,
+        )
+        if on
+    ]
     if len(chosen) > 1:
-        raise typer.BadParameter("give one command at a time: " + ", ".join("--" + c for c in chosen))
+        raise typer.BadParameter(
+            "give one command at a time: " + ", ".join("--" + c for c in chosen)
+        )
     if not chosen:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
@@ -347,13 +449,20 @@ def _run(verb: str, o: Opts) -> int:
 
 @app.command("create")
 def create_cmd(
-    ctx: typer.Context, app_: Optional[str] = O_APP, instance: Optional[str] = O_INSTANCE,
-    instance_name: Optional[str] = O_NAME, instance_id: Optional[str] = O_ID,
-    port: List[str] = O_PORT, dir: Optional[str] = O_DIR, env: List[str] = O_ENV,
-    cpu_quota: Optional[int] = O_CPU, memory_max: Optional[str] = O_MEM,
-    tasks_max: Optional[int] = O_TASKS, cpu_affinity: Optional[str] = O_AFFINITY,
+    ctx: typer.Context,
+    app_: Optional[str] = O_APP,
+    instance: Optional[str] = O_INSTANCE,
+    instance_name: Optional[str] = O_NAME,
+    instance_id: Optional[str] = O_ID,
+    port: List[str] = O_PORT,
+    dir: Optional[str] = O_DIR,
+    env: List[str] = O_ENV,
+    cpu_quota: Optional[int] = O_CPU,
+    memory_max: Optional[str] = O_MEM,
+    tasks_max: Optional[int] = O_TASKS,
+    cpu_affinity: Optional[str] = O_AFFINITY,
     debug: bool = O_DEBUG,
-) -> None:  # fmt: skip
+) -> None:
     """Create an instance of an app (printed as JSON)."""
     raise typer.Exit(do_create(_merge(ctx, **_named(locals()))))
 
@@ -367,9 +476,12 @@ def _named(values: Dict[str, Any]) -> Dict[str, Any]:
 
 def _simple(verb: str, doc: str) -> None:
     def command(
-        ctx: typer.Context, instance: Optional[str] = O_INSTANCE, service: Optional[str] = O_SERVICE,
-        json_: bool = O_JSON, debug: bool = O_DEBUG,
-    ) -> None:  # fmt: skip
+        ctx: typer.Context,
+        instance: Optional[str] = O_INSTANCE,
+        service: Optional[str] = O_SERVICE,
+        json_: bool = O_JSON,
+        debug: bool = O_DEBUG,
+    ) -> None:
         raise typer.Exit(ACTIONS[verb](_merge(ctx, **_named(locals()))))
 
     command.__doc__ = doc
@@ -391,39 +503,52 @@ for _verb, _doc in (
 
 @app.command("logs")
 def logs_cmd(
-    ctx: typer.Context, instance: Optional[str] = O_INSTANCE, service: Optional[str] = O_SERVICE,
-    follow: bool = O_FOLLOW, lines: int = O_LINES, debug: bool = O_DEBUG,
-) -> None:  # fmt: skip
+    ctx: typer.Context,
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    follow: bool = O_FOLLOW,
+    lines: int = O_LINES,
+    debug: bool = O_DEBUG,
+) -> None:
     """Show the instance's journal (-f follows it)."""
     raise typer.Exit(do_logs(_merge(ctx, **_named(locals()))))
 
 
 @app.command("delete")
 def delete_cmd(
-    ctx: typer.Context, instance: Optional[str] = O_INSTANCE, service: Optional[str] = O_SERVICE,
-    yes: bool = O_YES, purge: bool = O_PURGE, debug: bool = O_DEBUG,
-) -> None:  # fmt: skip
+    ctx: typer.Context,
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    yes: bool = O_YES,
+    purge: bool = O_PURGE,
+    debug: bool = O_DEBUG,
+) -> None:
     """Delete the instance (--purge: also its data and user)."""
     raise typer.Exit(do_delete(_merge(ctx, **_named(locals()))))
 
 
 @app.command("cmd")
 def cmd_cmd(
-    ctx: typer.Context, text: str = typer.Argument(..., help="The console command."),
-    instance: Optional[str] = O_INSTANCE, service: Optional[str] = O_SERVICE, debug: bool = O_DEBUG,
-) -> None:  # fmt: skip
+    ctx: typer.Context,
+    text: str = typer.Argument(..., help="The console command."),
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    debug: bool = O_DEBUG,
+) -> None:
     """Send a console command to the game."""
     raise typer.Exit(do_cmd(_merge(ctx, **_named(locals()))))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: List[str] | None = None) -> int:
     """Entry point: one-line errors, exit 1 (2 for usage), tracebacks only with --debug."""
     import click
 
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        result = typer.main.get_command(app).main(args, prog_name="manage.py", standalone_mode=False)
+        result = typer.main.get_command(app).main(
+            args, prog_name="manage.py", standalone_mode=False
+        )
         return int(result or 0)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
@@ -439,10 +564,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         if debug:
             raise
         if isinstance(e, WarlockError):
-            sys.stderr.write(f"error: {e.message.splitlines()[0] if e.exit_code != 2 else e.message}"
-                             + (f" (hint: {e.hint})" if e.hint else "") + "\n")  # fmt: skip
+            sys.stderr.write(
+                f"error: {e.message.splitlines()[0] if e.exit_code != 2 else e.message}"
+                + (f" (hint: {e.hint})" if e.hint else "")
+                + "\n"
+            )
             return e.exit_code
-        sys.stderr.write(f"error: internal error: {type(e).__name__}: {e} (run with --debug for details)\n")
+        sys.stderr.write(
+            f"error: internal error: {type(e).__name__}: {e} (run with --debug for details)\n"
+        )
         return 1
     except KeyboardInterrupt:
         return 130

@@ -25,7 +25,9 @@ def send(inst: Instance, text: str) -> None:
         raise WarlockError(f"{inst.id} has no console at {path}", hint="is it running?") from None
     except OSError as e:
         if e.errno == errno.ENXIO:
-            raise WarlockError(f"{inst.id} is not reading its console", hint="is it running?") from None
+            raise WarlockError(
+                f"{inst.id} is not reading its console", hint="is it running?"
+            ) from None
         raise WarlockError(f"cannot open the console of {inst.id}: {e.strerror}") from None
     try:
         os.write(fd, (text.strip() + "\n").encode())

@@ -86,7 +86,13 @@ class Limits:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Limits:
-        return cls(**{k: data[k] for k in ("cpu_quota", "memory_max", "tasks_max", "cpu_affinity") if k in data})
+        return cls(
+            **{
+                k: data[k]
+                for k in ("cpu_quota", "memory_max", "tasks_max", "cpu_affinity")
+                if k in data
+            }
+        )
 
 
 @dataclass(frozen=True)

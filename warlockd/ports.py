@@ -49,7 +49,9 @@ def holder_of(spec: PortSpec, port: int, taken: Taken) -> str | None:
     return None
 
 
-def allocate(specs: Iterable[PortSpec], taken: Taken, explicit: Mapping[str, int]) -> dict[str, int]:
+def allocate(
+    specs: Iterable[PortSpec], taken: Taken, explicit: Mapping[str, int]
+) -> dict[str, int]:
     """Explicit ports as given (refused if held); the others step from their defaults together.
 
     All automatic ports move by the same offset, in steps of the app's port span, so an
@@ -60,7 +62,10 @@ def allocate(specs: Iterable[PortSpec], taken: Taken, explicit: Mapping[str, int
     for key, port in explicit.items():
         spec = next((s for s in specs if s.key == key), None)
         if spec is None:
-            raise InvalidInput(f"--port {key}={port}: no port {key!r}", hint="ports: " + ", ".join(s.key for s in specs))
+            raise InvalidInput(
+                f"--port {key}={port}: no port {key!r}",
+                hint="ports: " + ", ".join(s.key for s in specs),
+            )
         who = holder_of(spec, port, taken)
         if who:
             raise Conflict(f"port {port}/{spec.protocol} ({key}) is taken by {who}")
@@ -73,7 +78,9 @@ def allocate(specs: Iterable[PortSpec], taken: Taken, explicit: Mapping[str, int
         chosen = {s.key: s.default + step * span for s in auto}
         if any(p > 65535 for p in chosen.values()):
             break
-        if all(holder_of(s, chosen[s.key], taken) is None and chosen[s.key] not in fixed for s in auto):
+        if all(
+            holder_of(s, chosen[s.key], taken) is None and chosen[s.key] not in fixed for s in auto
+        ):
             return {**chosen, **explicit}
     raise Conflict("no free ports found above the defaults", hint="pass --port key=N")
 

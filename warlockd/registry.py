@@ -83,7 +83,7 @@ class Registry:
         return inst
 
     def scan(self) -> tuple[list[Instance], list[Problem]]:
-        """Every readable instance, and every file that is not one; one bad file never hides the rest."""
+        """Every readable instance, and every file that is not one; a bad file hides no other."""
         found: list[Instance] = []
         problems: list[Problem] = []
         for path in self._record_files():

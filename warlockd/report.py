@@ -24,16 +24,26 @@ def host_ip() -> str:
 
 def ports_of(inst: Instance, app: App) -> list[dict[str, Any]]:
     return [
-        {"port": inst.ports[p.key], "protocol": p.protocol.value.upper(), "description": p.description,
-         "option": p.key}  # fmt: skip
+        {
+            "port": inst.ports[p.key],
+            "protocol": p.protocol.value.upper(),
+            "description": p.description,
+            "option": p.key,
+        }
         for p in app.ports
     ]
 
 
-def service(inst: Instance, app: App, state: UnitState, ip: str, probe: bool = True) -> dict[str, Any]:
+def service(
+    inst: Instance, app: App, state: UnitState, ip: str, probe: bool = True
+) -> dict[str, Any]:
     status = status_of(state.active, state.sub)
     running = status == "running"
-    players = query(app.query, inst.ports[app.query_port]) if probe and running and app.query_port else None
+    players = (
+        query(app.query, inst.ports[app.query_port])
+        if probe and running and app.query_port
+        else None
+    )
     game_pid = state.main_pid
     if app.notify is False and state.main_pid:
         kids = procs.children(state.main_pid)

@@ -6,6 +6,7 @@ objects at run time, so it stays behind this small typed surface.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +19,9 @@ _DEST = b"org.freedesktop.systemd1"
 _PATH = b"/org/freedesktop/systemd1"
 _MANAGER = b"org.freedesktop.systemd1.Manager"
 _PROPS = b"org.freedesktop.DBus.Properties"
-_UNREACHABLE_HINT = "is systemd PID 1 here? run as root on a systemd host (or in the test container)"
+_UNREACHABLE_HINT = (
+    "is systemd PID 1 here? run as root on a systemd host (or in the test container)"
+)
 
 
 @dataclass(frozen=True)
@@ -91,14 +94,18 @@ class PystemdSystemd:
             try:
                 bus.open()
             except self._exc.DBusBaseError as e:
-                raise SystemdError(f"cannot reach systemd on the system bus: {e}", hint=_UNREACHABLE_HINT) from None
+                raise SystemdError(
+                    f"cannot reach systemd on the system bus: {e}", hint=_UNREACHABLE_HINT
+                ) from None
             self._bus = bus
         return self._bus
 
     def _call(self, path: bytes, iface: bytes, method: bytes, sig: bytes, args: list[Any]) -> Any:
         bus = self._connect()
         try:
-            msg = bus.call_method(_DEST, path, iface, method, self._lib.apply_signature(sig, args) if sig else [])
+            msg = bus.call_method(
+                _DEST, path, iface, method, self._lib.apply_signature(sig, args) if sig else []
+            )
         except self._exc.DBusBaseError as e:
             raise self._error(method, e) from None
         return msg.body
@@ -107,9 +114,16 @@ class PystemdSystemd:
         text = str(e).split(": ", 1)[-1]
         if isinstance(e, self._exc.DBusNoSuchUnitError):
             return NotFound(f"systemd: {text}")
-        if isinstance(e, self._exc.DBusAccessDeniedError | self._exc.DBusInteractiveAuthorizationRequiredError):
+        if isinstance(
+            e, self._exc.DBusAccessDeniedError | self._exc.DBusInteractiveAuthorizationRequiredError
+        ):
             return SystemdError(f"systemd refused {method.decode()}: {text}", hint="run as root")
-        if isinstance(e, self._exc.DBusDisconnectedError | self._exc.DBusNoReplyError | self._exc.DBusTimeoutError):
+        if isinstance(
+            e,
+            self._exc.DBusDisconnectedError
+            | self._exc.DBusNoReplyError
+            | self._exc.DBusTimeoutError,
+        ):
             self._bus = None
             return SystemdError(f"lost the connection to systemd: {text}", hint=_UNREACHABLE_HINT)
         return SystemdError(f"systemd {method.decode()} failed: {text}")
@@ -124,7 +138,7 @@ class PystemdSystemd:
             bus = self._connect()
             jobs = self._jobs
 
-            # A plain function: pystemd sets attributes on the callback, which a bound method refuses.
+            # A plain function: pystemd sets attributes on it, which a bound method refuses.
             def on_job_removed(msg: Any, error: Any = None, userdata: Any = None) -> None:
                 msg.process_reply(False)
                 _id, job, _unit, result = msg.body
@@ -145,7 +159,10 @@ class PystemdSystemd:
             left = deadline - time.monotonic()
             if left <= 0:
                 verb = method.decode().removesuffix("Unit").lower()
-                raise SystemdError(f"{unit}: {verb} did not finish within {timeout:g} s", hint="the job goes on; `manage.py status` shows where it is")
+                raise SystemdError(
+                    f"{unit}: {verb} did not finish within {timeout:g} s",
+                    hint="the job goes on; `manage.py status` shows where it is",
+                )
             while not bus.process().is_empty():
                 pass
             if job not in self._jobs:
@@ -175,10 +192,8 @@ class PystemdSystemd:
         self._manager(b"DisableUnitFiles", b"asb", [u.encode() for u in units], False)
 
     def reset_failed(self, unit: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):  # not loaded: nothing to reset
             self._manager(b"ResetFailedUnit", b"s", unit.encode())
-        except NotFound:
-            pass  # not loaded: nothing to reset
 
     def states(self, pattern: str) -> dict[str, UnitState]:
         rows = self._manager(b"ListUnitsByPatterns", b"asas", [], [pattern.encode()])

@@ -41,8 +41,14 @@ class MemorySystemd:
             raise SystemdError(f"{unit}: start job failed")
         if self.units.get(unit, UnitState(unit)).active != "active":
             self._pid += 1
-            self._set(unit, active="active", sub="running", result="success",
-                      main_pid=self._pid, since=time.time())  # fmt: skip
+            self._set(
+                unit,
+                active="active",
+                sub="running",
+                result="success",
+                main_pid=self._pid,
+                since=time.time(),
+            )
 
     def stop(self, unit: str, timeout: float) -> None:
         self._check("stop", unit)
@@ -67,8 +73,14 @@ class MemorySystemd:
 
     def crash(self, unit: str) -> None:
         """What systemd shows while Restart= waits to bring a crashed unit back."""
-        self._set(unit, active="activating", sub="auto-restart", result="exit-code",
-                  restarts=self.units[unit].restarts + 1, main_pid=0)  # fmt: skip
+        self._set(
+            unit,
+            active="activating",
+            sub="auto-restart",
+            result="exit-code",
+            restarts=self.units[unit].restarts + 1,
+            main_pid=0,
+        )
 
     def states(self, pattern: str) -> dict[str, UnitState]:
         self._check("states", pattern)

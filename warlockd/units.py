@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from pathlib import Path
@@ -102,8 +103,12 @@ def render_dropin(inst: Instance, app: App, template_dir: Path) -> str:
     ctx = context(inst, app)
     argv = render_values({f"command[{i}]": a for i, a in enumerate(app.command)}, ctx)
     loader = jinja2.FileSystemLoader(str(template_dir))
-    tpl = jinja2.Environment(loader=loader, autoescape=False, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined).get_template(DROPIN + ".j2")  # fmt: skip
+    tpl = jinja2.Environment(
+        loader=loader,
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    ).get_template(DROPIN + ".j2")
     name = _check(inst.name, "the instance name").replace("%", "%%")
     return tpl.render(
         id=inst.id,
@@ -130,15 +135,15 @@ def write_dropin(paths: Paths, inst: Instance, text: str) -> Path:
 def remove_dropin(paths: Paths, inst: Instance) -> None:
     d = paths.dropin_dir(inst.unit)
     fsutil.remove(d / DROPIN)
-    try:
-        d.rmdir()  # leaves the admin's own drop-ins alone
-    except (FileNotFoundError, OSError):
-        pass
+    with contextlib.suppress(OSError):  # not empty: the admin's own drop-ins stay
+        d.rmdir()
 
 
 def template_installed(paths: Paths) -> bool:
-    return any((d / TEMPLATE).exists() for d in (paths.units, Path("/lib/systemd/system"),
-                                                 Path("/usr/lib/systemd/system")))  # fmt: skip
+    return any(
+        (d / TEMPLATE).exists()
+        for d in (paths.units, Path("/lib/systemd/system"), Path("/usr/lib/systemd/system"))
+    )
 
 
 def install_template(paths: Paths) -> Path | None:

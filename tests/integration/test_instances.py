@@ -27,7 +27,9 @@ def ct(systemd_available: None) -> Iterator[SystemdContainer]:
         yield booted
 
 
-def manage(ct: SystemdContainer, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def manage(
+    ct: SystemdContainer, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return ct.run([*MANAGE, *args], check=check, timeout=180)
 
 
@@ -43,15 +45,20 @@ def show(ct: SystemdContainer, unit: str, *props: str) -> dict[str, str]:
 
 
 def services(ct: SystemdContainer, instance_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(manage(ct, "--instance", instance_id, "--get-services").stdout)
-    return data[f"game@{instance_id}.service"]
+    data: dict[str, Any] = json.loads(
+        manage(ct, "--instance", instance_id, "--get-services").stdout
+    )
+    svc: dict[str, Any] = data[f"game@{instance_id}.service"]
+    return svc
 
 
 def test_three_example_instances_run_side_by_side_on_distinct_ports(ct: SystemdContainer) -> None:
     made = [create(ct, "--instance-name", f"Friday night {n}") for n in range(3)]
     for n, inst in enumerate(made):
         # both spellings reach the same implementation
-        args = ("--instance", inst["id"], "--start") if n % 2 else ("start", "--instance", inst["id"])
+        args = (
+            ("--instance", inst["id"], "--start") if n % 2 else ("start", "--instance", inst["id"])
+        )
         manage(ct, *args)
     ports = [inst["ports"]["game"] for inst in made]
     assert len(set(ports)) == 3
@@ -108,7 +115,9 @@ def test_a_crashed_instance_is_restarted_by_systemd(ct: SystemdContainer) -> Non
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
 
 
-def test_start_of_a_server_that_exits_at_once_fails_with_its_last_log_lines(ct: SystemdContainer) -> None:
+def test_start_of_a_server_that_exits_at_once_fails_with_its_last_log_lines(
+    ct: SystemdContainer,
+) -> None:
     inst = create(ct, "--instance-name", "Broken", "--env", "SERVER_PORT=not-a-port")
     result = manage(ct, "--instance", inst["id"], "--start", check=False)
     assert result.returncode == 1
@@ -151,16 +160,24 @@ def test_delete_with_purge_leaves_nothing_behind(ct: SystemdContainer) -> None:
     manage(ct, "delete", "--instance", iid, "--yes", "--purge")
     assert ct.systemctl("is-active", f"game@{iid}.service").stdout.strip() == "inactive"
     leftovers = ct.run(
-        ["bash", "-c", f"ls -d /etc/systemd/system/game@{iid}.service.d /var/lib/warlock/*{iid}* "
-         f"{inst['path']} 2>/dev/null; getent passwd {user}; getent group {user}; true"]
-    ).stdout  # fmt: skip
+        [
+            "bash",
+            "-c",
+            f"ls -d /etc/systemd/system/game@{iid}.service.d /var/lib/warlock/*{iid}* "
+            f"{inst['path']} 2>/dev/null; getent passwd {user}; getent group {user}; true",
+        ]
+    ).stdout
     assert leftovers == ""
 
 
 def test_concurrent_creates_never_share_a_port(ct: SystemdContainer) -> None:
-    script = " & ".join(
-        f"{shlex.join(MANAGE)} --create --app example --instance-name C{n} > /root/c{n}.json" for n in range(5)
-    ) + " & wait"
+    script = (
+        " & ".join(
+            f"{shlex.join(MANAGE)} --create --app example --instance-name C{n} > /root/c{n}.json"
+            for n in range(5)
+        )
+        + " & wait"
+    )
     ct.run(["bash", "-c", script])
     made = [json.loads(ct.run(["cat", f"/root/c{n}.json"]).stdout) for n in range(5)]
     assert len({m["ports"]["game"] for m in made}) == 5
@@ -172,8 +189,14 @@ def test_concurrent_creates_never_share_a_port(ct: SystemdContainer) -> None:
 
 
 def snapshot(ct: SystemdContainer) -> str:
-    files = ct.run(["bash", "-c", "cd / && find var/lib/warlock etc/systemd/system -xdev "
-                    "\\( -type f -o -type l \\) -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum"]).stdout  # fmt: skip
+    files = ct.run(
+        [
+            "bash",
+            "-c",
+            "cd / && find var/lib/warlock etc/systemd/system -xdev "
+            "\\( -type f -o -type l \\) -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum",
+        ]
+    ).stdout
     units = ct.run(["systemctl", "list-units", "game@*", "--all", "--plain", "--no-legend"]).stdout
     users = ct.run(["bash", "-c", "getent passwd | grep '^wl-' || true"]).stdout
     return files + units + users
@@ -213,7 +236,10 @@ def test_bad_input_gets_one_line_and_changes_nothing(ct: SystemdContainer) -> No
             result = manage(ct, *args, check=False)
             assert result.returncode != 0, args
             assert result.stdout == "", args
-            assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (args, result.stderr)
+            assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (
+                args,
+                result.stderr,
+            )
     finally:
         squatter.close()
     assert snapshot(ct) == before
@@ -227,8 +253,11 @@ def test_any_command_while_systemd_is_unreachable_fails_cleanly(ct: SystemdConta
     inst = create(ct, "--instance-name", "Lonely")
     before = snapshot(ct)
     for args in (("--start",), ("--get-services",), ("--stop",), ("--delete", "--yes")):
-        result = ct.run([*MANAGE, "--instance", inst["id"], *args], check=False,
-                        env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent"})  # fmt: skip
+        result = ct.run(
+            [*MANAGE, "--instance", inst["id"], *args],
+            check=False,
+            env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent"},
+        )
         assert result.returncode == 1, args
         assert result.stderr.startswith("error: cannot reach systemd"), result.stderr
         assert result.stderr.count("\n") == 1 and "hint:" in result.stderr
