@@ -278,15 +278,8 @@ def do_logs(o: Opts) -> int:
     from .run import exec_
 
     _, inst = _one(o)
-    argv = [
-        "journalctl",
-        "--no-pager",
-        f"WARLOCK_INSTANCE={inst.id}",
-        "+",
-        f"_SYSTEMD_UNIT={inst.unit}",
-        "-n",
-        str(o.lines),
-    ]
+    # -u: the game's own lines and systemd's about its unit (start, crash, restart).
+    argv = ["journalctl", "--no-pager", "-u", inst.unit, "-n", str(o.lines)]
     exec_(argv + (["-f"] if o.follow else []))
     return 0
 

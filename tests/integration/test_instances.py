@@ -93,6 +93,8 @@ def test_players_joining_through_the_console_show_in_get_services(ct: SystemdCon
     manage(ct, "--instance", inst["id"], "--start")
     manage(ct, "--instance", inst["id"], "--cmd", "join 3")
     wait_for(lambda: services(ct, inst["id"])["player_count"] == 3, timeout=10, message="3 players")
+    logs = manage(ct, "logs", "--instance", inst["id"], "--lines", "20").stdout
+    assert "players 0 -> 3/16" in logs and "Started game@" in logs
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
 
 
