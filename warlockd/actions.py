@@ -50,6 +50,45 @@ def _overlaps(a: str, b: str) -> bool:
     return pa == pb or pa.is_relative_to(pb) or pb.is_relative_to(pa)
 
 
+_SYSTEM_DIRS = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/lib/dpkg",
+    "/var/log",
+)
+
+
+def _instance_dir(host: Host, given: str) -> str:
+    """A directory the instance may own: it gets chown'ed to the game's user, and purged."""
+    path = units.validate_dir(given)
+    p = Path(path)
+    for d in _SYSTEM_DIRS:
+        if p == Path(d) or p.is_relative_to(d):
+            raise InvalidInput(f"--dir {path} is a system directory")
+    if p in (Path("/home"), Path("/var"), Path("/var/lib"), Path("/opt"), Path("/srv")):
+        raise InvalidInput(f"--dir {path} is a top-level directory", hint=f"use {path}/<name>")
+    state = host.paths.state
+    if p.is_relative_to(state) and not (p.parent == host.paths.instances):
+        raise InvalidInput(
+            f"--dir {path} is inside the registry {state}",
+            hint=f"use {host.paths.instances}/<name>",
+        )
+    if p.exists() and (not p.is_dir() or any(p.iterdir())):
+        raise InvalidInput(f"--dir {path} exists and is not an empty directory")
+    return path
+
+
 def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, int], str]:
     """Ports of every registered instance, on both protocols: a number is one instance's."""
     taken: dict[tuple[str, int], str] = {}
@@ -66,7 +105,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
     instance_id = validate_id(req.instance_id) if req.instance_id else new_id()
     name = validate_name(req.name if req.name is not None else app.title)
     explicit = dict(parse_port(p) for p in req.ports)
-    path = units.validate_dir(req.dir) if req.dir else str(host.paths.instances / instance_id)
+    path = _instance_dir(host, req.dir) if req.dir else str(host.paths.instances / instance_id)
     env = _parse_env(req.env)
     registry = host.registry
     with registry.lock():

@@ -104,9 +104,10 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> App:
         c.bad("slug", f"a slug of a-z, 0-9 and -, got {slug!r}")
     title = c.get(data, "title", str, "a title")
     run = c.get(data, "run", dict, "a [run] table") or {}
-    command = c.get(run, "command", list, "a list of strings", "run.") or []
-    if not command or not all(isinstance(a, str) for a in command):
-        c.bad("run.command", "a non-empty list of strings")
+    command = c.get(run, "command", list, "a non-empty list of strings", "run.")
+    if command is not None and (not command or not all(isinstance(a, str) for a in command)):
+        c.bad("run.command", f"a non-empty list of strings, got {command!r}")
+    command = command or []
     max_players = data.get("max_players", 16)
     if not isinstance(max_players, int) or not 1 <= max_players <= 10_000:
         c.bad("max_players", f"an integer 1..10000, got {max_players!r}")

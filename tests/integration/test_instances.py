@@ -191,17 +191,16 @@ def test_concurrent_creates_never_share_a_port(ct: SystemdContainer) -> None:
 
 
 def snapshot(ct: SystemdContainer) -> str:
-    files = ct.run(
-        [
-            "bash",
-            "-c",
-            "cd / && find var/lib/warlock etc/systemd/system -xdev "
-            "\\( -type f -o -type l \\) -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum",
-        ]
-    ).stdout
+    """Every file, directory and link (type, mode, owner, content) of the registry and the
+    unit directory, the game units systemd knows, and the instance users."""
+    script = (
+        "cd / && find var/lib/warlock etc/systemd/system -xdev -printf '%y %m %u %p\\n' | sort;"
+        " find var/lib/warlock etc/systemd/system -xdev -type f -print0 | sort -z"
+        " | xargs -0 -r sha256sum; getent passwd | grep '^wl-' || true"
+    )
+    files = ct.run(["bash", "-c", script]).stdout
     units = ct.run(["systemctl", "list-units", "game@*", "--all", "--plain", "--no-legend"]).stdout
-    users = ct.run(["bash", "-c", "getent passwd | grep '^wl-' || true"]).stdout
-    return files + units + users
+    return files + units
 
 
 def test_bad_input_gets_one_line_and_changes_nothing(ct: SystemdContainer) -> None:
@@ -230,6 +229,9 @@ def test_bad_input_gets_one_line_and_changes_nothing(ct: SystemdContainer) -> No
         ("--create", "--app", "example", "--port", "game=32100"),  # held by a host process
         ("--create", "--app", "example", "--dir", "relative/path"),
         ("--create", "--app", "example", "--dir", a["path"] + "/inner"),
+        ("--create", "--app", "example", "--dir", "/etc"),
+        ("--create", "--app", "example", "--dir", "/var/lib/warlock"),
+        ("--create", "--app", "example", "--dir", "/srv/with space"),
         ("--instance", "00000000-0000-4000-8000-000000000001", "--start"),  # corrupt record
         ("--start", "--stop"),
     ]
@@ -254,9 +256,16 @@ def test_bad_input_gets_one_line_and_changes_nothing(ct: SystemdContainer) -> No
 def test_any_command_while_systemd_is_unreachable_fails_cleanly(ct: SystemdContainer) -> None:
     inst = create(ct, "--instance-name", "Lonely")
     before = snapshot(ct)
-    for args in (("--start",), ("--get-services",), ("--stop",), ("--delete", "--yes")):
+    commands: list[tuple[str, ...]] = [
+        ("--instance", inst["id"], "--start"),
+        ("--instance", inst["id"], "--get-services"),
+        ("--instance", inst["id"], "--stop"),
+        ("--instance", inst["id"], "--delete", "--yes"),
+        ("--create", "--app", "example"),  # rolled back: no user, directory or drop-in left
+    ]
+    for args in commands:
         result = ct.run(
-            [*MANAGE, "--instance", inst["id"], *args],
+            [*MANAGE, *args],
             check=False,
             env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent"},
         )
