@@ -46,6 +46,11 @@ DEFAULT_KERNEL_ARGS: tuple[str, ...] = (
     "systemd.mask=postgresql.service",
     "systemd.mask=console-getty.service",
     "systemd.mask=cron.service",
+    # Debian's game-server packages enable their own units; they would take the ports
+    # our tests give to instances.
+    "systemd.mask=openarena-server.service",
+    "systemd.mask=minetest-server.service",
+    "systemd.mask=teeworlds-server.service",
     "systemd.show_status=0",
 )
 # The environment commands get inside (nothing leaks in from the host process).
