@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,11 +35,14 @@ class CreateRequest:
     env: Sequence[str] = ()
 
 
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _parse_env(items: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.replace("_", "a").isalnum() or key[0].isdigit():
+        if not sep or not _ENV_NAME_RE.fullmatch(key):  # systemd ignores other names
             raise InvalidInput(f"--env {item!r}: expected NAME=value")
         if not value.isprintable():
             raise InvalidInput(f"--env {key}: the value contains a control character")
@@ -142,6 +147,10 @@ def _apply_create(host: Host, inst: Instance, dropin: str) -> None:
         if not directory.exists():
             directory.mkdir(parents=True, mode=0o750)
             undo.append(lambda: shutil.rmtree(directory, ignore_errors=True))
+        else:  # an empty --dir: give it back to its owner, not to a user about to be removed
+            st = directory.stat()
+            undo.append(lambda: directory.chmod(st.st_mode & 0o7777))
+            undo.append(lambda: os.chown(directory, st.st_uid, st.st_gid))
         shutil.chown(directory, uid, gid)
         directory.chmod(0o750)
         template = units.install_template(host.paths)
@@ -150,6 +159,7 @@ def _apply_create(host: Host, inst: Instance, dropin: str) -> None:
         units.write_dropin(host.paths, inst, dropin)
         undo.append(lambda: units.remove_dropin(host.paths, inst))
         host.systemd.reload()
+        undo.append(lambda: host.registry.remove(inst))  # save may fail after the record
         host.registry.save(inst)
     except BaseException:
         for step in reversed(undo):

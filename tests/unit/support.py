@@ -33,19 +33,20 @@ def make_paths(root: Path, installers: Path = INSTALLERS) -> Paths:
     )
 
 
-def tree(*roots: Path) -> dict[str, bytes | None]:
-    """Every path under `roots` with its content (None for a directory): a file-tree snapshot."""
-    out: dict[str, bytes | None] = {}
+def tree(*roots: Path) -> dict[str, tuple[int, int, bytes | None]]:
+    """Every path under `roots` with its mode, owner and content (None for a directory)."""
+    out: dict[str, tuple[int, int, bytes | None]] = {}
     for root in roots:
         if not root.exists():
             continue
         for p in sorted(root.rglob("*")):
-            out[str(p)] = None if p.is_dir() else p.read_bytes()
+            st = p.lstat()
+            out[str(p)] = (st.st_mode, st.st_uid, None if p.is_dir() else p.read_bytes())
     return out
 
 
 def example_app(manifest: Path = Path("/usr/share/warlockd/installers/example.toml")) -> App:
-    """The shipped example manifest, as if installed at `manifest` (golden files need a fixed path)."""
+    """The shipped example manifest as if installed at `manifest` (golden files need one path)."""
     data = tomllib.loads((INSTALLERS / "example.toml").read_text())
     return parse_manifest(manifest, data)
 
@@ -72,7 +73,7 @@ class World:
     def snapshot(self) -> dict[str, Any]:
         """Everything a refused command must leave as it was."""
         return {
-            "files": tree(self.paths.state, self.paths.units, self.paths.config),
+            "files": tree(self.root),
             "calls": list(self.mem.calls),
             "units": dict(self.mem.units),
             "enabled": set(self.mem.enabled),

@@ -1,0 +1,341 @@
+"""The CLI in-process (typer's CliRunner) and as a real `manage.py` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, REPO, make_paths, tree
+from warlockd import cli
+from warlockd.model import Instance
+from warlockd.registry import Registry
+
+Result = tuple[int, str, str]  # exit status, stdout, stderr
+Runner = Callable[[list[str]], Result]
+
+# Without a system bus nothing can reach systemd; on a systemd host the subprocess
+# would talk to the real one, so those tests only run where it is absent.
+HAS_SYSTEMD = Path("/run/systemd/system").exists() or Path("/run/dbus/system_bus_socket").exists()
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {
+        "WARLOCK_STATE_DIR": str(root / "state"),
+        "WARLOCK_UNIT_DIR": str(root / "units"),
+        "WARLOCK_CONFIG_DIR": str(root / "config"),
+    }
+
+
+def _in_process(root: Path) -> Runner:
+    def run(args: list[str]) -> Result:
+        env: dict[str, str | None] = {
+            **_env(root),
+            "WARLOCK_TEMPLATES_DIR": None,
+            "WARLOCK_INSTALLERS_DIR": None,
+            "STATE_DIRECTORY": None,
+        }
+        with CliRunner(mix_stderr=False).isolation(env=env) as (out, err):
+            rc = cli.main(args)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            assert err is not None
+            return rc, out.getvalue().decode(), err.getvalue().decode()
+
+    return run
+
+
+def _start(root: Path, args: list[str]) -> subprocess.Popen[str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", **_env(root)}
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "manage.py"), *args],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _subprocess(root: Path) -> Runner:
+    def run(args: list[str]) -> Result:
+        proc = _start(root, args)
+        out, err = proc.communicate(timeout=60)
+        return proc.returncode, out, err
+
+    return run
+
+
+def _seed(root: Path) -> Instance:
+    """One registered instance, written straight through the registry (no systemd involved)."""
+    inst = Instance(
+        id=ID_A,
+        app=EXAMPLE_GUID,
+        name="seeded",
+        path=str(root / "games" / "a"),
+        ports={"game": 30000},
+        created_at="2025-01-01T00:00:00+00:00",
+    )
+    Path(inst.path).mkdir(parents=True)
+    registry = Registry(make_paths(root))
+    with registry.lock():
+        registry.save(inst)
+    return inst
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Instance:
+    return _seed(tmp_path)
+
+
+RUNNERS: dict[str, Callable[[Path], Runner]] = {
+    "in-process": _in_process,
+    "subprocess": _subprocess,
+}
+
+
+def _one_error_line(result: Result, status: int) -> str:
+    rc, out, err = result
+    assert (rc, out) == (status, ""), err
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+BAD_INPUT: dict[str, tuple[list[str], int, str]] = {
+    "uppercase id": (["--instance", "ABC", "--start"], 2, "invalid instance id"),
+    "dotdot id": (["--instance", "../x", "--start"], 2, "invalid instance id"),
+    "slash id": (["--instance", "a/b", "--status"], 2, "invalid instance id"),
+    "newline id": (["--instance", "x\ny", "--start"], 2, "invalid instance id"),
+    "specifier id": (["--instance", "%n", "--stop"], 2, "invalid instance id"),
+    "space id": (["--instance", "a b", "--start"], 2, "invalid instance id"),
+    "uuid in braces": (["--instance", "{" + ID_A + "}", "--start"], 2, "invalid instance id"),
+    "bad id, subcommand": (["start", "--instance", "ABC"], 2, "invalid instance id"),
+    "bad service": (["--service", "nginx.service", "--start"], 2, "not a game@<id> unit"),
+    "unknown instance": (["--instance", ID_B, "--start"], 1, "no instance"),
+    "unknown instance, subcommand": (["stop", "-i", ID_B], 1, "no instance"),
+    "unknown app": (["--create", "--app", "nope"], 1, "unknown app"),
+    "create without app": (["--create"], 2, "needs --app"),
+    "name with newline": (
+        ["--create", "--app", "example", "--instance-name", "a\nb"],
+        2,
+        "control character",
+    ),
+    "300-char name": (["--create", "--app", "example", "--name", "x" * 300], 2, "at most 64"),
+    "port not a number": (["--create", "--app", "example", "--port", "game=abc"], 2, "number"),
+    "port out of range": (["--create", "--app", "example", "--port", "game=70000"], 2, "range"),
+    "port, subcommand": (["create", "--app", "example", "--port", "game=0"], 2, "range"),
+    "relative dir": (["--create", "--app", "example", "--dir", "relative"], 2, "absolute"),
+    "bad memory limit": (["--create", "--app", "example", "--memory-max", "lots"], 2, "size"),
+    "cpu quota not a number": (["--create", "--app", "example", "--cpu-quota", "x"], 2, "x"),
+    "two verbs": (["--start", "--stop"], 2, "one command at a time"),
+    "unknown option": (["--frobnicate"], 2, "--frobnicate"),
+    "unknown subcommand": (["frobnicate"], 2, "frobnicate"),
+    "delete without --yes": (["--instance", ID_A, "--delete"], 2, "without --yes"),
+    "no instance and no default": (["--start"], 2, ID_A),
+    "console line with newline": (["--instance", ID_A, "--cmd", "a\nb"], 2, "one line"),
+}
+
+
+# The real program gets the inputs from the brief and the systemd-less cases; the rest
+# are covered in-process, where they cost a millisecond instead of a fifth of a second.
+REAL_PROGRAM = [
+    "uppercase id",
+    "dotdot id",
+    "slash id",
+    "newline id",
+    "specifier id",
+    "space id",
+    "bad id, subcommand",
+    "unknown instance",
+    "unknown app",
+    "name with newline",
+    "300-char name",
+    "port not a number",
+    "port out of range",
+    "relative dir",
+    "two verbs",
+    "delete without --yes",
+]
+NEEDS_SYSTEMD: dict[str, list[str]] = {
+    "start": ["--instance", ID_A, "--start"],
+    "start, subcommand": ["start", "--instance", ID_A],
+    "stop, mixed": ["--instance", ID_A, "stop"],
+    "status": ["--instance", ID_A, "--status"],
+    "enable": ["--instance", ID_A, "--enable"],
+    "list": ["--list"],
+    "get-services": ["get-services", "--instance", ID_A],
+}
+Outcome = tuple[Result, dict[str, tuple[int, int, bytes | None]], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def real_program(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Run every real-program case at once, each on its own seeded host: the tier stays fast."""
+    cases = {c: BAD_INPUT[c][0] for c in REAL_PROGRAM}
+    if not HAS_SYSTEMD:
+        cases |= {f"systemd: {c}": args for c, args in NEEDS_SYSTEMD.items()}
+    started = {}
+    for n, (case, args) in enumerate(cases.items()):
+        root = tmp_path_factory.mktemp(f"case{n}")
+        _seed(root)
+        started[case] = (root, tree(root), _start(root, args))
+    outcomes: dict[str, Outcome] = {}
+    for case, (root, before, proc) in started.items():
+        out, err = proc.communicate(timeout=60)
+        outcomes[case] = ((proc.returncode, out, err), before, tree(root))
+    return outcomes
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_gives_one_error_line_an_exit_status_and_changes_nothing(
+    tmp_path: Path, seeded: Instance, case: str
+) -> None:
+    args, status, says = BAD_INPUT[case]
+    before = tree(tmp_path)
+    line = _one_error_line(_in_process(tmp_path)(args), status)
+    assert says in line
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", REAL_PROGRAM)
+def test_bad_input_to_the_real_program_gives_one_error_line_and_changes_nothing(
+    real_program: dict[str, Outcome], case: str
+) -> None:
+    _, status, says = BAD_INPUT[case]
+    result, before, after = real_program[case]
+    assert says in _one_error_line(result, status)
+    assert after == before
+
+
+@pytest.mark.skipif(HAS_SYSTEMD, reason="systemd is reachable here")
+@pytest.mark.parametrize("case", sorted(NEEDS_SYSTEMD))
+def test_without_systemd_the_real_program_fails_with_one_line_and_a_hint(
+    real_program: dict[str, Outcome], case: str
+) -> None:
+    result, before, after = real_program[f"systemd: {case}"]
+    line = _one_error_line(result, 1)
+    assert "systemd" in line and "(hint: " in line
+    assert after == before
+
+
+@pytest.mark.skipif(HAS_SYSTEMD, reason="systemd is reachable here")
+def test_without_systemd_a_command_fails_in_process_too(tmp_path: Path, seeded: Instance) -> None:
+    line = _one_error_line(_in_process(tmp_path)(["--instance", ID_A, "--start"]), 1)
+    assert "systemd" in line and "(hint: " in line
+
+
+def test_help_lists_the_flags_and_the_subcommands() -> None:
+    result = CliRunner().invoke(cli.app, ["--help"])
+    assert result.exit_code == 0
+    for verb in cli.VERBS:
+        assert f"--{verb}" in result.output
+        assert f"\n  {verb} " in result.output
+    assert "--instance" in result.output
+
+
+def test_help_of_the_real_program_exits_zero(tmp_path: Path) -> None:
+    rc, out, err = _subprocess(tmp_path)(["--help"])
+    assert (rc, err) == (0, "")
+    assert "--get-services" in out and "get-services" in out
+
+
+def test_no_command_prints_the_help(tmp_path: Path) -> None:
+    rc, out, err = _in_process(tmp_path)([])
+    assert (rc, err) == (0, "")
+    assert "--get-services" in out
+
+
+def test_cli_runner_reports_two_verbs_as_a_usage_error() -> None:
+    result = CliRunner(mix_stderr=False).invoke(cli.app, ["--start", "--stop"])
+    assert result.exit_code == 2
+    assert "one command at a time" in result.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    rc, _, err = _subprocess(tmp_path)(["--debug", "--instance", "ABC", "--start"])
+    assert rc != 0
+    assert "Traceback" in err and "InvalidInput" in err
+
+
+@pytest.mark.parametrize(
+    ("mode", "args"),
+    [
+        ("in-process", ["--list", "--json"]),
+        ("in-process", ["list", "--json"]),
+        ("subprocess", ["--list", "--json"]),
+    ],
+)
+def test_list_json_of_an_empty_host_is_an_empty_json_list(
+    tmp_path: Path, mode: str, args: list[str]
+) -> None:
+    rc, out, err = RUNNERS[mode](tmp_path)(args)
+    assert (rc, err) == (0, "")
+    assert json.loads(out) == []
+
+
+def test_both_spellings_of_list_give_the_same_output_on_a_seeded_host(
+    tmp_path: Path, seeded: Instance
+) -> None:
+    # `list` asks systemd for live states: without it, both spellings fail the same way.
+    run = _subprocess(tmp_path)
+    assert run(["list", "--json"]) == run(["--list", "--json"])
+
+
+@pytest.fixture
+def console(seeded: Instance) -> Iterator[Callable[[], bytes]]:
+    """A reader on the seeded instance's console FIFO; call it to take what was written."""
+    fifo = Path(seeded.path) / "console"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+    def take() -> bytes:
+        try:
+            return os.read(fd, 65536)
+        except BlockingIOError:
+            return b""
+
+    try:
+        yield take
+    finally:
+        os.close(fd)
+
+
+SPELLINGS = [
+    ["--instance", ID_A, "--cmd", "say hi"],
+    ["-i", ID_A, "--cmd", "say hi"],
+    ["cmd", "say hi", "--instance", ID_A],
+    ["--instance", ID_A, "cmd", "say hi"],
+    ["--service", f"game@{ID_A}.service", "--cmd", "say hi"],
+    ["cmd", "say hi", "--service", f"game@{ID_A}"],
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "args"),
+    [("in-process", a) for a in SPELLINGS] + [("subprocess", a) for a in SPELLINGS[2:4]],
+)
+def test_every_spelling_of_a_command_reaches_the_same_implementation(
+    tmp_path: Path, console: Callable[[], bytes], mode: str, args: list[str]
+) -> None:
+    rc, out, err = RUNNERS[mode](tmp_path)(args)
+    assert (rc, out) == (0, ""), err
+    assert err == f"sent to game@{ID_A}.service: say hi\n"
+    assert console() == b"say hi\n"
+
+
+def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
+    tmp_path: Path, seeded: Instance
+) -> None:
+    os.mkfifo(Path(seeded.path) / "console")  # nobody reads it
+    line = _one_error_line(_in_process(tmp_path)(["--instance", ID_A, "--cmd", "say hi"]), 1)
+    assert "not reading its console" in line

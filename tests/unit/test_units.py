@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.unit.support import GOLDEN, ID_A, TEMPLATES, example_app, make_paths
+from warlockd import units
+from warlockd.errors import InvalidInput
+from warlockd.model import Instance, Limits
+
+SYSTEM_TEMPLATE_DIRS = (Path("/lib/systemd/system"), Path("/usr/lib/systemd/system"))
+ANALYZE = shutil.which("systemd-analyze")
+
+
+def _inst(**changes: object) -> Instance:
+    return Instance(
+        id=ID_A,
+        app=example_app().guid,
+        name="Golden",
+        path="/srv/games/golden",
+        ports={"game": 30000},
+        created_at="2025-01-01T00:00:00+00:00",
+    ).with_(**changes)
+
+
+CASES = {
+    "plain": _inst(),
+    "limits": _inst(
+        limits=Limits(cpu_quota=150, memory_max="2G", tasks_max=256, cpu_affinity="0-1,3")
+    ),
+    "quoting": _inst(
+        name='50% "best" \\ server',
+        env={"GREETING": 'say "hi" to $USER', "PRICE": "$5%", "MAX_PLAYERS": "8"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_rendered_dropin_matches_its_golden_file(case: str) -> None:
+    text = units.render_dropin(CASES[case], example_app(), TEMPLATES)
+    golden = GOLDEN / f"dropin-{case}.conf"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text(), f"run with UPDATE_GOLDEN=1 to accept, then review {golden}"
+
+
+def test_the_admins_env_overrides_the_manifests() -> None:
+    text = units.render_dropin(CASES["quoting"], example_app(), TEMPLATES)
+    assert 'Environment="MAX_PLAYERS=8"\n' in text
+    assert "MAX_PLAYERS=16" not in text
+
+
+def test_unset_limits_leave_no_lines() -> None:
+    text = units.render_dropin(_inst(limits=Limits(memory_max="1G")), example_app(), TEMPLATES)
+    assert "MemoryMax=1G\n" in text
+    assert "CPUQuota" not in text and "TasksMax" not in text and "CPUAffinity" not in text
+
+
+def test_a_name_with_a_control_character_is_refused_by_the_renderer() -> None:
+    with pytest.raises(InvalidInput):
+        units.render_dropin(_inst(name="a\nExecStart=/bin/sh"), example_app(), TEMPLATES)
+
+
+def test_an_env_value_with_a_newline_is_refused_by_the_renderer() -> None:
+    with pytest.raises(InvalidInput):
+        units.render_dropin(_inst(env={"A": "x\nExecStart=/bin/sh"}), example_app(), TEMPLATES)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("/usr/bin/python3", '"/usr/bin/python3"'),
+        ("a b", '"a b"'),
+        ('say "hi"', '"say \\"hi\\""'),
+        ("back\\slash", '"back\\\\slash"'),
+        ("100%", '"100%%"'),
+        ("$HOME", '"$$HOME"'),
+        ("${X}", '"$${X}"'),
+        (";", '";"'),
+        ("", '""'),
+    ],
+)
+def test_quote_arg_escapes_quotes_backslashes_specifiers_and_variables(
+    value: str, quoted: str
+) -> None:
+    assert units.quote_arg(value) == quoted
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("plain", '"K=plain"'),
+        ('say "hi"', '"K=say \\"hi\\""'),
+        ("back\\slash", '"K=back\\\\slash"'),
+        ("100%", '"K=100%%"'),
+        ("$HOME", '"K=$HOME"'),  # Environment= does not expand variables
+    ],
+)
+def test_quote_env_escapes_quotes_backslashes_and_specifiers(value: str, quoted: str) -> None:
+    assert units.quote_env("K", value) == quoted
+
+
+@pytest.mark.parametrize("quote", [units.quote_arg, lambda v: units.quote_env("K", v)])
+def test_quoting_refuses_control_characters(quote: object) -> None:
+    assert callable(quote)
+    with pytest.raises(InvalidInput):
+        quote("a\nb")
+
+
+@pytest.mark.parametrize(
+    "path", ["/srv/games/x", "/var/lib/warlock/instances/default", "/a_b/c-d.e@f+g"]
+)
+def test_validate_dir_accepts_absolute_normal_paths(path: str) -> None:
+    assert units.validate_dir(path) == path
+
+
+def test_validate_dir_drops_a_trailing_slash() -> None:
+    assert units.validate_dir("/srv/games/x/") == "/srv/games/x"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "relative",
+        "srv/games",
+        "./x",
+        "/srv/../etc",
+        "/srv/./x",
+        "/srv//x",
+        "/srv/my games",
+        "/srv/100%",
+        "/srv/a\nb",
+        "/srv/$HOME",
+        '/srv/"x"',
+        "/",
+        "",
+    ],
+)
+def test_validate_dir_refuses_paths_a_unit_file_cannot_hold(path: str) -> None:
+    with pytest.raises(InvalidInput):
+        units.validate_dir(path)
+
+
+def test_write_and_remove_dropin(tmp_path: Path) -> None:
+    paths = make_paths(tmp_path)
+    inst = _inst()
+    target = units.write_dropin(paths, inst, "[Service]\n")
+    assert target == tmp_path / "units" / f"game@{ID_A}.service.d" / "50-warlock.conf"
+    assert target.read_text() == "[Service]\n"
+    units.remove_dropin(paths, inst)
+    assert list((tmp_path / "units").iterdir()) == []
+    units.remove_dropin(paths, inst)  # already gone: fine
+
+
+def test_remove_dropin_leaves_the_admins_own_dropin_and_its_directory(tmp_path: Path) -> None:
+    paths = make_paths(tmp_path)
+    inst = _inst()
+    target = units.write_dropin(paths, inst, "[Service]\n")
+    custom = target.parent / "60-custom.conf"
+    custom.write_text("[Service]\nNice=5\n")
+    units.remove_dropin(paths, inst)
+    assert not target.exists()
+    assert custom.read_text() == "[Service]\nNice=5\n"
+
+
+@pytest.mark.skipif(
+    any((d / units.TEMPLATE).exists() for d in SYSTEM_TEMPLATE_DIRS),
+    reason="a package installed game@.service on this host",
+)
+def test_install_template_copies_the_template_when_missing(tmp_path: Path) -> None:
+    paths = make_paths(tmp_path)
+    target = units.install_template(paths)
+    assert target == paths.units / "game@.service"
+    assert target.read_text() == (TEMPLATES / "game@.service").read_text()
+    assert units.install_template(paths) is None  # already there: left alone
+    assert units.template_installed(paths)
+
+
+def _verify(tmp_path: Path, dropin: str) -> subprocess.CompletedProcess[str]:
+    assert ANALYZE
+    unit = tmp_path / f"game@{ID_A}.service"
+    shutil.copy(TEMPLATES / "game@.service", unit)
+    (tmp_path / f"{unit.name}.d").mkdir(exist_ok=True)
+    (tmp_path / f"{unit.name}.d" / "50-warlock.conf").write_text(dropin)
+    return subprocess.run(
+        [ANALYZE, "verify", "--man=no", "--recursive-errors=no", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+
+
+def _runnable(inst: Instance) -> str:
+    """The drop-in with an ExecStart that exists here: verify checks the binary."""
+    app = example_app()
+    app = dataclasses.replace(app, command=("/bin/sh", "-c", "exec sleep 1", "x y;", ";", "$x"))
+    return units.render_dropin(inst, app, TEMPLATES)
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_systemd_analyze_verify_accepts_the_template_with_the_dropin(
+    tmp_path: Path, case: str
+) -> None:
+    result = _verify(tmp_path, _runnable(CASES[case]))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "",  # no drop-in at all: the template alone has no ExecStart and must be refused
+        '[Service]\nEnvironment="A=unbalanced\n',
+        '[Service]\nEnvironment="A=ends in a backslash\\"\n',  # an unescaped backslash
+        '[Service]\nExecStart=\nExecStart="/bin/sh" "unbalanced\n',
+        "[Service]\nWorkingDirectory=relative\n",
+    ],
+)
+def test_systemd_analyze_verify_catches_a_broken_dropin(tmp_path: Path, breakage: str) -> None:
+    dropin = _runnable(_inst()) + breakage if breakage else ""
+    result = _verify(tmp_path, dropin)
+    assert result.returncode != 0
