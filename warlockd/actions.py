@@ -106,12 +106,12 @@ def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, i
 
 def create(host: Host, req: CreateRequest) -> Instance:
     app = find_app(host.paths, req.app)
-    host.accounts.check_reachable(app.asset_path)
     instance_id = validate_id(req.instance_id) if req.instance_id else new_id()
     name = validate_name(req.name if req.name is not None else app.title)
     explicit = dict(parse_port(p) for p in req.ports)
     path = _instance_dir(host, req.dir) if req.dir else str(host.paths.instances / instance_id)
     env = _parse_env(req.env)
+    host.accounts.check_reachable(app.asset_path)
     registry = host.registry
     with registry.lock():
         existing, _ = registry.scan()

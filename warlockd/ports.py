@@ -59,7 +59,14 @@ def allocate(
     overlaps itself.
     """
     specs = list(specs)
+    if len(set(explicit.values())) != len(explicit):
+        raise InvalidInput("--port: two ports of one instance cannot share a number")
     for key, port in explicit.items():
+        if port < 1024:
+            raise InvalidInput(
+                f"--port {key}={port}: ports below 1024 need privileges the game does not have",
+                hint="pick a port of 1024 or more",
+            )
         spec = next((s for s in specs if s.key == key), None)
         if spec is None:
             raise InvalidInput(

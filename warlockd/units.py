@@ -23,6 +23,8 @@ def validate_dir(path: str) -> str:
     """Absolute, normalised and free of characters that systemd would quote or expand."""
     if not path.startswith("/"):
         raise InvalidInput(f"--dir {path!r} is not an absolute path")
+    if path.startswith("//"):
+        raise InvalidInput(f"--dir {path!r} is not a normalised path")
     normal = str(Path(path))
     if normal != path.rstrip("/") or "/../" in path + "/" or "/./" in path + "/":
         raise InvalidInput(f"--dir {path!r} is not a normalised path", hint=f"use {normal}")

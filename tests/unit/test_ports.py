@@ -103,3 +103,15 @@ def test_allocate_gives_up_with_a_conflict_at_the_top_of_the_range() -> None:
     top = PortSpec("game", Protocol.UDP, 65535)
     with pytest.raises(Conflict, match="no free ports"):
         allocate([top], {("udp", 65535): "process 1 (x)"}, {})
+
+
+def test_two_explicit_ports_of_one_instance_cannot_share_a_number() -> None:
+    specs = [PortSpec("game", Protocol.UDP, 27015), PortSpec("query", Protocol.UDP, 27016)]
+    with pytest.raises(InvalidInput, match="share a number"):
+        allocate(specs, {}, {"game": 28000, "query": 28000})
+
+
+def test_an_explicit_privileged_port_is_refused_with_a_hint() -> None:
+    with pytest.raises(InvalidInput, match="below 1024") as e:
+        allocate([PortSpec("game", Protocol.TCP, 27015)], {}, {"game": 80})
+    assert e.value.hint

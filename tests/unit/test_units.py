@@ -133,6 +133,7 @@ def test_validate_dir_drops_a_trailing_slash() -> None:
         "/srv/../etc",
         "/srv/./x",
         "/srv//x",
+        "//srv/x",
         "/srv/my games",
         "/srv/100%",
         "/srv/a\nb",
