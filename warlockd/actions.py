@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import units
+from . import fsutil, units
 from .apps import App, find_app
 from .errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
 from .host import Host
+from .install import Build
 from .model import DEFAULT_ID, Instance, Limits, new_id, validate_id, validate_name
 from .ports import allocate, holder_of, parse_port
 from .registry import Problem
@@ -111,7 +112,9 @@ def create(host: Host, req: CreateRequest) -> Instance:
     explicit = dict(parse_port(p) for p in req.ports)
     path = _instance_dir(host, req.dir) if req.dir else str(host.paths.instances / instance_id)
     env = _parse_env(req.env)
-    host.accounts.check_reachable(app.asset_path)
+    build = ensure_installed(host, app)  # before any instance state: a failure leaves nothing
+    host.accounts.check_reachable(build.path)
+    host.accounts.check_reachable(units.PACKAGE_ROOT / "warlockd")
     registry = host.registry
     with registry.lock():
         existing, _ = registry.scan()
@@ -130,13 +133,56 @@ def create(host: Host, req: CreateRequest) -> Instance:
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             limits=req.limits,
             env=env,
+            build=build.build_id,
+            secrets={k: _secret(n) for k, n in app.secrets.items()},
         )
-        dropin = units.render_dropin(inst, app, host.paths.templates)  # all input checked here
-        _apply_create(host, inst, dropin)
+        # all input is checked by here: what follows only writes
+        dropin = units.render_dropin(inst, app, host.paths.templates, build.path)
+        _apply_create(host, inst, dropin, build.path, app.writable)
     return inst
 
 
-def _apply_create(host: Host, inst: Instance, dropin: str) -> None:
+def _secret(length: int) -> str:
+    import secrets
+    import string
+
+    # letters and digits only: these end up on game command lines and in rcon packets
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
+def install_path(host: Host, app: App, build_id: str) -> Path:
+    """Where an instance's server files are, from its app and recorded build."""
+    if app.install.source == "bundled":
+        return app.asset_path
+    if app.install.source == "apt":
+        return Path("/")
+    return host.paths.state / "apps" / app.guid / build_id
+
+
+def ensure_installed(host: Host, app: App) -> Build:
+    """The app's current build, installing it first if this host has none (once per app)."""
+    if app.install.source == "bundled":
+        return Build(app.asset_path, "bundled")
+    from . import install
+
+    apps_dir = host.paths.state / "apps"
+    apps_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+    with fsutil.locked(apps_dir / f".{app.guid}.lock"):
+        found = install.installed(app.install, apps_dir, app.guid)
+        if found:
+            return found
+        return install.install(app.install, apps_dir, app.guid, _log)
+
+
+def _log(message: str) -> None:
+    import sys
+
+    sys.stderr.write(message + "\n")
+
+
+def _apply_create(
+    host: Host, inst: Instance, dropin: str, install: Path, writable: Sequence[str] = ()
+) -> None:
     undo: list[Callable[[], object]] = []
     try:
         user_existed = host.accounts.exists(inst.user)
@@ -153,6 +199,15 @@ def _apply_create(host: Host, inst: Instance, dropin: str) -> None:
             undo.append(lambda: os.chown(directory, st.st_uid, st.st_gid))
         shutil.chown(directory, uid, gid)
         directory.chmod(0o750)
+        for rel in writable:  # the game's own copy of files it writes beside its binary
+            source, target = install / rel, directory / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, target)
+            for p in [target, *(target.rglob("*") if target.is_dir() else [])]:
+                os.chown(p, uid, gid, follow_symlinks=False)
         template = units.install_template(host.paths)
         if template:
             undo.append(lambda: template.unlink(missing_ok=True))

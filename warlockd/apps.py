@@ -1,8 +1,12 @@
-"""Apps: installer manifests (`installers/<slug>.toml`), validated with every error at once."""
+"""Apps: installer manifests (`installers/<slug>.toml`), validated with every error at once.
+
+The format is documented in installers/README.md.
+"""
 
 from __future__ import annotations
 
 import re
+import signal
 import tomllib
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,22 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput, NotFound
+from .install import InstallSpec
 from .model import validate_guid
 from .paths import Paths
 
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-QUERY_PROTOCOLS = ("none", "warlock-status")
+_PKG_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+_REL_RE = re.compile(r"[A-Za-z0-9._@+/*-]+")
+QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft")
+RCON_PROTOCOLS = ("quake3", "source")
+SOURCES = ("bundled", "apt", "steamcmd", "archive")
+CONFIG_FORMATS = ("ini", "properties", "json", "cfg", "cli")
+CONFIG_TYPES = ("bool", "int", "float", "str", "text", "list")
 
 
 class Protocol(StrEnum):
     TCP = "tcp"
     UDP = "udp"
     BOTH = "both"  # the same number on TCP and UDP
-
-    def covers(self, proto: str) -> bool:
-        return self is Protocol.BOTH or self.value == proto
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,34 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
+class Stop:
+    command: str | None = None  # a console command that saves and quits
+    signal: str = "SIGTERM"
+    timeout: int = 60
+
+
+@dataclass(frozen=True)
+class Rcon:
+    protocol: str
+    port: str  # a port key
+    password: str  # a template, usually {{ secrets.rcon_password }}
+
+
+@dataclass(frozen=True)
+class ConfigOption:
+    option: str  # the human name panels show and `set-config` takes
+    key: str
+    format: str
+    type: str = "str"
+    file: str | None = None  # relative to the instance directory; None for cli
+    section: str | None = None
+    default: Any = None
+    help: str = ""
+    options: tuple[Any, ...] = ()
+    group: str = ""
+
+
+@dataclass(frozen=True)
 class App:
     guid: str
     slug: str
@@ -45,16 +82,23 @@ class App:
     command: tuple[str, ...]  # jinja2 templates over instance values
     ports: tuple[PortSpec, ...]
     manifest: Path
+    install: InstallSpec = field(default_factory=lambda: InstallSpec("bundled"))
     max_players: int = 16
-    notify: bool = True  # the program sends READY=1 itself
-    stop_timeout: int = 60
+    start_timeout: int = 90
+    watchdog: int = 0  # seconds; the runner feeds it only while the query answers
+    stop: Stop = Stop()
     env: dict[str, str] = field(default_factory=dict)
     query: str = "none"  # the player-count protocol
     query_port: str | None = None  # the key of the port it answers on
+    rcon: Rcon | None = None
+    secrets: dict[str, int] = field(default_factory=dict)  # name -> length, made per instance
+    saves: tuple[str, ...] = ()  # paths in the instance directory that hold the world
+    writable: tuple[str, ...] = ()  # install files the game writes beside its binary
+    configs: tuple[ConfigOption, ...] = ()
 
     @property
     def asset_path(self) -> Path:
-        """Where the app's files are; a bundled app ships beside its manifest."""
+        """Where a bundled app's files are: beside its manifest."""
         return self.manifest.parent
 
     def port(self, key: str) -> PortSpec:
@@ -78,75 +122,144 @@ class _Checker:
         self.errors.append(f"{self.path}: {key}: expected {expected}")
 
     def get(
-        self, data: dict[str, Any], key: str, kind: type, expected: str, where: str = ""
-    ) -> Any:
+        self, data: dict[str, Any], key: str, kind: type, expected: str, where: str = "",
+        default: Any = ..., check: Any = None,
+    ) -> Any:  # fmt: skip
+        """data[key] if it has the right type (and passes `check`), else record why."""
         name = f"{where}{key}"
         if key not in data:
-            self.bad(name, expected + " (missing)")
-            return None
+            if default is ...:
+                self.bad(name, expected + " (missing)")
+                return None
+            return default
         value = data[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok or (check is not None and not check(value)):
             self.bad(name, f"{expected}, got {value!r}")
-            return None
+            return None if default is ... else default
         return value
+
+    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            self.bad(key, f"a [{key}] table")
+            return {}
+        return value
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _package_list(value: Any) -> bool:
+    return bool(value) and _strings(value) and all(map(_PKG_RE.fullmatch, value))
+
+
+def _relative(value: str) -> bool:
+    return bool(_REL_RE.fullmatch(value)) and not value.startswith("/") and ".." not in value
 
 
 def parse_manifest(path: Path, data: dict[str, Any]) -> App:
     c = _Checker(path)
-    guid = c.get(data, "guid", str, "a lowercase UUID")
-    if guid is not None:
-        try:
-            validate_guid(guid)
-        except InvalidInput:
-            c.bad("guid", f"a lowercase UUID, got {guid!r}")
-    slug = c.get(data, "slug", str, "a slug of a-z, 0-9 and -")
-    if slug is not None and not _SLUG_RE.fullmatch(slug):
-        c.bad("slug", f"a slug of a-z, 0-9 and -, got {slug!r}")
+    guid = c.get(data, "guid", str, "a lowercase UUID", check=_is_guid)
+    slug = c.get(data, "slug", str, "a slug of a-z, 0-9 and -", check=_SLUG_RE.fullmatch)
     title = c.get(data, "title", str, "a title")
-    run = c.get(data, "run", dict, "a [run] table") or {}
-    command = c.get(run, "command", list, "a non-empty list of strings", "run.")
-    if command is not None and (not command or not all(isinstance(a, str) for a in command)):
-        c.bad("run.command", f"a non-empty list of strings, got {command!r}")
-    command = command or []
-    max_players = data.get("max_players", 16)
-    if not isinstance(max_players, int) or not 1 <= max_players <= 10_000:
-        c.bad("max_players", f"an integer 1..10000, got {max_players!r}")
-    notify = run.get("notify", True)
-    if not isinstance(notify, bool):
-        c.bad("run.notify", f"true or false, got {notify!r}")
-    stop_timeout = run.get("stop_timeout", 60)
-    if not isinstance(stop_timeout, int) or not 1 <= stop_timeout <= 3600:
-        c.bad("run.stop_timeout", f"seconds 1..3600, got {stop_timeout!r}")
-    env = data.get("env", {})
-    if not isinstance(env, dict) or not all(
-        isinstance(v, str) and _ENV_RE.fullmatch(k) for k, v in env.items()
-    ):
+    max_players = c.get(data, "max_players", int, "an integer 1..10000", default=16,
+                        check=lambda v: 1 <= v <= 10_000)  # fmt: skip
+    run = c.table(data, "run")
+    command = c.get(run, "command", list, "a non-empty list of strings", "run.",
+                    check=lambda v: v and _strings(v)) or []  # fmt: skip
+    start_timeout = c.get(run, "start_timeout", int, "seconds 1..3600", "run.", 90,
+                          lambda v: 1 <= v <= 3600)  # fmt: skip
+    env = c.table(data, "env")
+    if not all(isinstance(v, str) and _ENV_RE.fullmatch(k) for k, v in env.items()):
         c.bad("env", 'a table of NAME = "value" strings')
         env = {}
     ports = _parse_ports(c, data.get("ports"))
-    query = data.get("query", {})
-    protocol = query.get("protocol", "none") if isinstance(query, dict) else None
-    if protocol not in QUERY_PROTOCOLS:
-        c.bad("query.protocol", f"one of {', '.join(QUERY_PROTOCOLS)}, got {protocol!r}")
-    query_port = query.get("port") if isinstance(query, dict) else None
-    if query_port is not None and query_port not in {p.key for p in ports}:
-        c.bad("query.port", f"the key of a declared port, got {query_port!r}")
+    keys = {p.key for p in ports}
+    query = c.table(data, "query")
+    protocol = c.get(query, "protocol", str, f"one of {', '.join(QUERY_PROTOCOLS)}", "query.",
+                     "none", lambda v: v in QUERY_PROTOCOLS)  # fmt: skip
+    query_port = c.get(query, "port", str, "the key of a declared port", "query.", None,
+                       lambda v: v in keys)  # fmt: skip
+    watchdog = c.get(run, "watchdog", int, "seconds 0..3600", "run.",
+                     30 if protocol != "none" else 0, lambda v: 0 <= v <= 3600)  # fmt: skip
+    if watchdog and protocol == "none":
+        c.bad("run.watchdog", "0 without a [query] protocol (a frozen server keeps its ports)")
+    secrets = c.table(data, "secrets")
+    if not all(
+        _KEY_RE.fullmatch(k) and isinstance(v, int) and 8 <= v <= 64 for k, v in secrets.items()
+    ):
+        c.bad("secrets", "a table of name = length (8..64)")
+        secrets = {}
+    app = App(
+        guid=guid, slug=slug, title=title, command=tuple(command), ports=ports, manifest=path,
+        install=_parse_install(c, c.table(data, "install")), max_players=max_players,
+        start_timeout=start_timeout, watchdog=watchdog, stop=_parse_stop(c, c.table(data, "stop")),
+        env=dict(env), query=protocol, query_port=query_port or (ports[0].key if ports else None),
+        rcon=_parse_rcon(c, data, keys), secrets=dict(secrets),
+        saves=tuple(c.get(data, "saves", list, "a list of relative paths", "", [],
+                          lambda v: _strings(v) and all(map(_relative, v)))),
+        writable=tuple(c.get(data, "writable", list, "a list of relative paths", "", [],
+                             lambda v: _strings(v) and all(map(_relative, v)))),
+        configs=_parse_configs(c, data.get("config", [])),
+    )  # fmt: skip
     if c.errors:
         raise InvalidInput(f"{len(c.errors)} problem(s) in {path}:\n  " + "\n  ".join(c.errors))
-    return App(
-        guid=guid,
-        slug=slug,
-        title=title,
-        command=tuple(command),
-        ports=ports,
-        manifest=path,
-        max_players=max_players,
-        notify=notify,
-        stop_timeout=stop_timeout,
-        env=dict(env),
-        query=str(protocol),
-        query_port=query_port or (ports[0].key if ports else None),
+    return app
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        validate_guid(value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
+    w = "install."
+    source = c.get(t, "source", str, f"one of {', '.join(SOURCES)}", w, "bundled",
+                   lambda v: v in SOURCES)  # fmt: skip
+    if source == "apt":
+        packages = c.get(t, "packages", list, "a list of Debian package names", w,
+                         check=_package_list)  # fmt: skip
+        return InstallSpec("apt", packages=tuple(packages or ()))
+    if source == "steamcmd":
+        app_id = c.get(t, "app_id", int, "a Steam app id", w, check=lambda v: v > 0)
+        branch = c.get(t, "branch", str, "a branch name", w, "public", _KEY_RE.fullmatch)
+        login = c.get(t, "login", str, "a Steam login", w, "anonymous")
+        platform = c.get(t, "platform", str, "windows or linux", w, None,
+                         lambda v: v in ("windows", "linux"))  # fmt: skip
+        return InstallSpec("steamcmd", app_id=app_id, branch=branch, login=login, platform=platform)
+    if source == "archive":
+        url = c.get(t, "url", str, "an https:// or file:// URL", w,
+                    check=lambda v: v.startswith(("https://", "http://", "file://")))  # fmt: skip
+        sha256 = c.get(t, "sha256", str, "64 lowercase hex digits", w, check=_SHA_RE.fullmatch)
+        strip = c.get(t, "strip_components", int, "0..5", w, 0, lambda v: 0 <= v <= 5)
+        return InstallSpec("archive", url=url, sha256=sha256, strip_components=strip)
+    return InstallSpec(source or "bundled")
+
+
+def _parse_stop(c: _Checker, t: dict[str, Any]) -> Stop:
+    return Stop(
+        command=c.get(t, "command", str, "a console command", "stop.", None, str.isprintable),
+        signal=c.get(t, "signal", str, "a signal name such as SIGINT", "stop.", "SIGTERM",
+                     lambda v: v in signal.Signals.__members__),
+        timeout=c.get(t, "timeout", int, "seconds 1..3600", "stop.", 60, lambda v: 1 <= v <= 3600),
+    )  # fmt: skip
+
+
+def _parse_rcon(c: _Checker, data: dict[str, Any], keys: set[str]) -> Rcon | None:
+    if "rcon" not in data:
+        return None
+    t = c.table(data, "rcon")
+    protocol = c.get(
+        t, "protocol", str, "quake3 or source", "rcon.", check=lambda v: v in RCON_PROTOCOLS
     )
+    port = c.get(t, "port", str, "the key of a declared port", "rcon.", check=lambda v: v in keys)
+    password = c.get(t, "password", str, "a password template", "rcon.")
+    return Rcon(protocol, port, password) if None not in (protocol, port, password) else None
 
 
 def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
@@ -155,29 +268,57 @@ def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
         return ()
     specs: list[PortSpec] = []
     for i, p in enumerate(raw):
-        where = f"ports[{i}]."
+        w = f"ports[{i}]."
         if not isinstance(p, dict):
             c.bad(f"ports[{i}]", "a table")
             continue
-        key = c.get(p, "key", str, "a key of a-z, 0-9 and _", where)
-        if key is not None and not _KEY_RE.fullmatch(key):
-            c.bad(where + "key", f"a key of a-z, 0-9 and _, got {key!r}")
-        proto = c.get(p, "protocol", str, "tcp, udp or both", where)
-        if proto is not None and proto not in Protocol.__members__.values():
-            c.bad(where + "protocol", f"tcp, udp or both, got {proto!r}")
-        default = c.get(p, "default", int, "a port 1024..65535", where)
-        if default is not None and not 1024 <= default <= 65535:
-            c.bad(where + "default", f"a port 1024..65535, got {default}")
-        env = p.get("env")
-        if env is not None and not (isinstance(env, str) and _ENV_RE.fullmatch(env)):
-            c.bad(where + "env", f"an environment variable name, got {env!r}")
-        if None not in (key, proto, default) and proto in Protocol.__members__.values():
-            specs.append(
-                PortSpec(key, Protocol(proto), default, str(p.get("description", "")), env)
-            )
+        key = c.get(p, "key", str, "a key of a-z, 0-9 and _", w, check=_KEY_RE.fullmatch)
+        proto = c.get(p, "protocol", str, "tcp, udp or both", w,
+                      check=lambda v: v in Protocol.__members__.values())  # fmt: skip
+        default = c.get(
+            p, "default", int, "a port 1024..65535", w, check=lambda v: 1024 <= v <= 65535
+        )
+        env = c.get(p, "env", str, "an environment variable name", w, None, _ENV_RE.fullmatch)
+        description = c.get(p, "description", str, "a description", w, "")
+        if None not in (key, proto, default):
+            specs.append(PortSpec(key, Protocol(proto), default, description, env))
     if len({s.key for s in specs}) != len(specs):
         c.bad("ports", "distinct keys")
     return tuple(specs)
+
+
+def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
+    if not isinstance(raw, list):
+        c.bad("config", "a list of [[config]] tables")
+        return ()
+    out: list[ConfigOption] = []
+    for i, t in enumerate(raw):
+        w = f"config[{i}]."
+        if not isinstance(t, dict):
+            c.bad(f"config[{i}]", "a table")
+            continue
+        option = c.get(t, "option", str, "a name", w)
+        key = c.get(t, "key", str, "a key", w)
+        fmt = c.get(t, "format", str, f"one of {', '.join(CONFIG_FORMATS)}", w,
+                    check=lambda v: v in CONFIG_FORMATS)  # fmt: skip
+        kind = c.get(t, "type", str, f"one of {', '.join(CONFIG_TYPES)}", w, "str",
+                     lambda v: v in CONFIG_TYPES)  # fmt: skip
+        file = c.get(
+            t, "file", str, "a path relative to the instance directory", w, None, _relative
+        )
+        if fmt not in (None, "cli") and file is None:
+            c.bad(w + "file", f"a file for format {fmt}")
+        options = c.get(t, "options", list, "a list of allowed values", w, [])
+        if None not in (option, key, fmt):
+            out.append(ConfigOption(
+                option=option, key=key, format=fmt, type=kind, file=file,
+                section=c.get(t, "section", str, "a section name", w, None),
+                default=t.get("default"), help=c.get(t, "help", str, "a help text", w, ""),
+                options=tuple(options), group=c.get(t, "group", str, "a group name", w, ""),
+            ))  # fmt: skip
+    if len({o.option for o in out}) != len(out):
+        c.bad("config", "distinct option names")
+    return tuple(out)
 
 
 def load_manifest(path: Path) -> App:

@@ -106,6 +106,8 @@ class Instance:
     enabled: bool = False
     limits: Limits = field(default_factory=Limits)
     env: dict[str, str] = field(default_factory=dict)
+    build: str = ""  # the install build it runs from
+    secrets: dict[str, str] = field(default_factory=dict)  # generated once: rcon passwords...
 
     @property
     def unit(self) -> str:
@@ -129,6 +131,8 @@ class Instance:
             "enabled": self.enabled,
             "limits": self.limits.to_dict(),
             "env": dict(self.env),
+            "build": self.build,
+            "secrets": dict(self.secrets),
         }
 
     @classmethod
@@ -146,6 +150,8 @@ class Instance:
                 enabled=bool(data.get("enabled", False)),
                 limits=Limits.from_dict(dict(data.get("limits", {}))),
                 env={str(k): str(v) for k, v in dict(data.get("env", {})).items()},
+                build=str(data.get("build", "")),
+                secrets={str(k): str(v) for k, v in dict(data.get("secrets", {})).items()},
             )
         except KeyError as e:
             raise InvalidInput(f"missing key {e.args[0]!r}") from None

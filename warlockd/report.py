@@ -44,10 +44,8 @@ def service(
         if probe and running and app.query_port
         else None
     )
-    game_pid = state.main_pid
-    if app.notify is False and state.main_pid:
-        kids = procs.children(state.main_pid)
-        game_pid = kids[0] if kids else state.main_pid
+    kids = procs.children(state.main_pid) if state.main_pid else []
+    game_pid = kids[0] if kids else 0  # the runner's child
     return {
         "service": inst.unit,
         "name": inst.name,

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import CommandError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 _CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
 
 
-def run(argv: Sequence[str], *, timeout: float = 60, check: bool = True) -> str:
-    """Run argv and return its stdout; raise CommandError with the stderr tail on failure."""
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float = 60,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+) -> str:
+    """Run argv and return its stdout; raise CommandError with the stderr tail on failure.
+
+    `env` is added to the clean environment (and may override its PATH or LC_ALL); nothing
+    is inherited from ours.
+    """
     try:
         proc = subprocess.run(
             list(argv),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            env=_CLEAN_ENV,
+            env={**_CLEAN_ENV, **env} if env else _CLEAN_ENV,
+            cwd=cwd,
             timeout=timeout,
             check=False,
         )

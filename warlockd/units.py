@@ -55,18 +55,24 @@ def quote_env(name: str, value: str) -> str:
     return f'"{name}={escaped}"'
 
 
-def context(inst: Instance, app: App) -> dict[str, Any]:
+PYTHON = "/usr/bin/python3"  # Debian's: instance users can run it, unlike a venv under /root
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # on PYTHONPATH for `-m warlockd.runner`
+
+
+def context(inst: Instance, app: App, install_path: Path) -> dict[str, Any]:
     """The values a manifest's command and env templates may use."""
     first = app.ports[0].key
     return {
         "id": inst.id,
         "name": inst.name,
         "path": inst.path,
-        "asset_path": str(app.asset_path),
+        "asset_path": str(install_path),
+        "install_path": str(install_path),
         "max_players": app.max_players,
         "ports": dict(inst.ports),
         "port": inst.ports[first],
         "user": inst.user,
+        "secrets": dict(inst.secrets),
     }
 
 
@@ -83,13 +89,14 @@ def render_values(templates: dict[str, str], ctx: dict[str, Any]) -> dict[str, s
     return out
 
 
-def environment(inst: Instance, app: App) -> dict[str, str]:
-    ctx = context(inst, app)
+def environment(inst: Instance, app: App, install_path: Path) -> dict[str, str]:
+    ctx = context(inst, app, install_path)
     env = {
         "SERVER_ID": inst.id,
         "SERVER_NAME": inst.name,
         "SERVER_PORT": str(ctx["port"]),
-        "ASSET_PATH": str(app.asset_path),
+        "ASSET_PATH": str(install_path),
+        "PYTHONPATH": str(PACKAGE_ROOT),
     }
     for spec in app.ports:
         if spec.env:
@@ -99,11 +106,29 @@ def environment(inst: Instance, app: App) -> dict[str, str]:
     return env
 
 
-def render_dropin(inst: Instance, app: App, template_dir: Path) -> str:
+def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
+    """The unit's main process: the runner, told how to probe and stop this game."""
+    argv = [PYTHON, "-m", "warlockd.runner", "--console", f"{inst.path}/console",
+            "--start-timeout", str(app.start_timeout), "--stop-signal", app.stop.signal,
+            "--stop-timeout", str(app.stop.timeout)]  # fmt: skip
+    if app.query != "none" and app.query_port:
+        argv += ["--probe", f"{app.query}:{inst.ports[app.query_port]}"]
+    else:
+        bound = []
+        for p in app.ports:
+            protos = ("tcp", "udp") if p.protocol == "both" else (p.protocol.value,)
+            bound += [f"{proto}:{inst.ports[p.key]}" for proto in protos]
+        argv += ["--ports", ",".join(bound)]
+    if app.stop.command:
+        argv += ["--stop-command", app.stop.command]
+    return [*argv, "--", *game]
+
+
+def render_dropin(inst: Instance, app: App, template_dir: Path, install_path: Path) -> str:
     import jinja2
 
-    ctx = context(inst, app)
-    argv = render_values({f"command[{i}]": a for i, a in enumerate(app.command)}, ctx)
+    ctx = context(inst, app, install_path)
+    game = render_values({f"command[{i}]": a for i, a in enumerate(app.command)}, ctx)
     loader = jinja2.FileSystemLoader(str(template_dir))
     tpl = jinja2.Environment(
         loader=loader,
@@ -112,16 +137,19 @@ def render_dropin(inst: Instance, app: App, template_dir: Path) -> str:
         undefined=jinja2.StrictUndefined,
     ).get_template(DROPIN + ".j2")
     name = _check(inst.name, "the instance name").replace("%", "%%")
+    env = environment(inst, app, install_path)
     return tpl.render(
         id=inst.id,
         app_slug=app.slug,
         description=f"{app.title}: {name} ({inst.id})",
-        type="notify" if app.notify else "exec",
         user=inst.user,
         path=validate_dir(inst.path),
-        environment=[quote_env(k, v) for k, v in sorted(environment(inst, app).items())],
-        exec_start=" ".join(quote_arg(a) for a in argv.values()),
-        stop_timeout=app.stop_timeout,
+        environment=[quote_env(k, v) for k, v in sorted(env.items())],
+        exec_start=" ".join(quote_arg(a) for a in runner_argv(inst, app, list(game.values()))),
+        start_timeout=app.start_timeout,
+        # the runner escalates within the app's timeout; systemd's SIGKILL is the backstop
+        stop_timeout=app.stop.timeout + 10,
+        watchdog=app.watchdog,
         **dataclasses.asdict(inst.limits),
     )
 

@@ -28,7 +28,6 @@ slug = "Bad Slug!"
 title = "Broken"
 
 [run]
-notify = true
 
 [[ports]]
 key = "game"
@@ -59,7 +58,7 @@ def test_the_example_manifest_loads() -> None:
     assert [(p.key, p.protocol, p.default) for p in app.ports] == [("game", Protocol.BOTH, 30000)]
     assert app.query == "warlock-status"
     assert app.query_port == "game"
-    assert app.notify is True
+    assert app.watchdog == 6 and app.stop.command == "stop"
     assert app.asset_path == INSTALLERS
 
 

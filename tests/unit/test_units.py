@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.support import GOLDEN, ID_A, TEMPLATES, example_app, make_paths
 from warlockd import units
+from warlockd.apps import App
 from warlockd.errors import InvalidInput
 from warlockd.model import Instance, Limits
 
@@ -40,9 +41,18 @@ CASES = {
 }
 
 
+INSTALL = Path("/usr/share/warlockd/installers")
+
+
+def _render(inst: Instance, app: App) -> str:
+    """Rendered with the package root replaced, so golden files hold for any checkout."""
+    text = units.render_dropin(inst, app, TEMPLATES, INSTALL)
+    return text.replace(str(units.PACKAGE_ROOT), "@PACKAGE_ROOT@")
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_rendered_dropin_matches_its_golden_file(case: str) -> None:
-    text = units.render_dropin(CASES[case], example_app(), TEMPLATES)
+    text = _render(CASES[case], example_app())
     golden = GOLDEN / f"dropin-{case}.conf"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(parents=True, exist_ok=True)
@@ -51,25 +61,25 @@ def test_the_rendered_dropin_matches_its_golden_file(case: str) -> None:
 
 
 def test_the_admins_env_overrides_the_manifests() -> None:
-    text = units.render_dropin(CASES["quoting"], example_app(), TEMPLATES)
+    text = _render(CASES["quoting"], example_app())
     assert 'Environment="MAX_PLAYERS=8"\n' in text
     assert "MAX_PLAYERS=16" not in text
 
 
 def test_unset_limits_leave_no_lines() -> None:
-    text = units.render_dropin(_inst(limits=Limits(memory_max="1G")), example_app(), TEMPLATES)
+    text = _render(_inst(limits=Limits(memory_max="1G")), example_app())
     assert "MemoryMax=1G\n" in text
     assert "CPUQuota" not in text and "TasksMax" not in text and "CPUAffinity" not in text
 
 
 def test_a_name_with_a_control_character_is_refused_by_the_renderer() -> None:
     with pytest.raises(InvalidInput):
-        units.render_dropin(_inst(name="a\nExecStart=/bin/sh"), example_app(), TEMPLATES)
+        _render(_inst(name="a\nExecStart=/bin/sh"), example_app())
 
 
 def test_an_env_value_with_a_newline_is_refused_by_the_renderer() -> None:
     with pytest.raises(InvalidInput):
-        units.render_dropin(_inst(env={"A": "x\nExecStart=/bin/sh"}), example_app(), TEMPLATES)
+        _render(_inst(env={"A": "x\nExecStart=/bin/sh"}), example_app())
 
 
 @pytest.mark.parametrize(
@@ -202,7 +212,7 @@ def _runnable(inst: Instance) -> str:
     """The drop-in with an ExecStart that exists here: verify checks the binary."""
     app = example_app()
     app = dataclasses.replace(app, command=("/bin/sh", "-c", "exec sleep 1", "x y;", ";", "$x"))
-    return units.render_dropin(inst, app, TEMPLATES)
+    return _render(inst, app)
 
 
 @pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")

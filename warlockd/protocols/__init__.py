@@ -1,0 +1,24 @@
+"""Game-server wire protocols: one small module per family, stdlib only.
+
+`quake3` (getstatus, rcon), `a2s` (Valve server queries), `minecraft` (Server List
+Ping), `source_rcon` (Valve's TCP RCON, also spoken by Minecraft, ARK, Palworld...).
+
+Each module keeps parsing pure (bytes in, values out, `MalformedReply` on garbage)
+and apart from the few functions that touch a socket, so the parsers are tested on
+recorded bytes and the I/O against small fake servers.
+
+Why our own code and not python-a2s, mcstatus or rcon: these modules are imported by
+the per-instance runner, which must stay under ~12 MB; those libraries pull asyncio,
+dnspython and more, for a few hundred lines of protocol we can read in one sitting.
+Nothing here does work at import time.
+"""
+
+from __future__ import annotations
+
+
+class MalformedReply(ValueError):
+    """The server's bytes do not follow the protocol (truncated, wrong header, bad JSON)."""
+
+
+class RconError(ConnectionError):
+    """An RCON exchange failed: wrong password, no reply, or the server hung up."""
