@@ -17,6 +17,7 @@ from .errors import InvalidInput, NotFound
 from .install import InstallSpec
 from .model import validate_guid
 from .paths import Paths
+from .query import QUERY_PROTOCOLS
 
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -24,7 +25,6 @@ _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PKG_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _REL_RE = re.compile(r"[A-Za-z0-9._@+/*-]+")
-QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft")
 RCON_PROTOCOLS = ("quake3", "source")
 SOURCES = ("bundled", "apt", "steamcmd", "archive")
 CONFIG_FORMATS = ("ini", "properties", "json", "cfg", "cli")

@@ -30,8 +30,10 @@ def warlock_status(host: str, port: int, timeout: float = 0.5) -> QueryResult | 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         try:
-            s.sendto(b"\xffSTATUS", (host, port))
-            data, _ = s.recvfrom(65535)
+            # connected: an ICMP refusal ends the wait at once (the game is not up yet)
+            s.connect((host, port))
+            s.send(b"\xffSTATUS")
+            data = s.recv(65535)
         except OSError:
             return None
     head, _, body = data.partition(b"\n")

@@ -77,9 +77,13 @@ def parse_status(data: bytes) -> Status:
         raise MalformedReply("not a statusResponse")
     # names are 8-bit in the original engine; replacing odd bytes beats failing
     lines = data[len(STATUS_REPLY) :].decode("utf-8", "replace").split("\n")
-    info = parse_info(lines[0])
-    players = tuple(parse_player(line) for line in lines[1:] if line.strip())
-    return Status(info, players)
+    players = []
+    for line in lines[1:]:
+        try:
+            players.append(parse_player(line))
+        except MalformedReply:
+            continue  # a mod's odd line must not turn a running server into "no answer"
+    return Status(parse_info(lines[0]), tuple(players))
 
 
 def status(host: str, port: int, timeout: float = 0.5) -> Status:

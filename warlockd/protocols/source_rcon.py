@@ -116,7 +116,7 @@ class SourceRcon:
         auth_id = self._new_id()
         self._send(Packet(auth_id, AUTH, self.password.encode()))
         while True:
-            packet = self._read("the answer to the password")
+            packet = self._read("answer to the password")
             if packet.type != AUTH_RESPONSE:
                 continue  # SRCDS's empty RESPONSE_VALUE before the verdict
             if packet.id == BAD_PASSWORD_ID:
@@ -132,7 +132,7 @@ class SourceRcon:
         self._send(Packet(response.command_id, EXECCOMMAND, text.encode()))
         self._send(Packet(response.sentinel_id, RESPONSE_VALUE))
         try:
-            while not response.feed(self._read("a reply")):
+            while not response.feed(self._read("reply")):
                 pass
         except RconError:
             # a server that ignores the sentinel still gave its output: keep it
@@ -165,11 +165,14 @@ class SourceRcon:
             while (decoded := decode(self._buffer)) is None:
                 chunk = self._sock.recv(65536)
                 if not chunk:
-                    raise RconError(f"{where} hung up while we waited for {what}")
+                    raise RconError(f"{where} hung up before its {what}")
                 self._buffer += chunk
         except RconError:
             self.close()
             raise
+        except ConnectionResetError as e:  # a hang-up with data unread: same thing
+            self.close()
+            raise RconError(f"{where} hung up before its {what}") from e
         except TimeoutError as e:
             self.close()
             raise RconError(f"{where}: no {what} within {self.timeout:g}s") from e
