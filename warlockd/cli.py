@@ -301,11 +301,15 @@ def do_delete(o: Opts) -> int:
 
 
 def do_cmd(o: Opts) -> int:
+    from .apps import find_app
     from .console import send
 
-    _, inst = _one(o)
-    send(inst, o.text or "")
-    _log(f"sent to {inst.unit}: {o.text}")
+    host, inst = _one(o)
+    reply = send(inst, find_app(host.paths, inst.app), o.text or "")
+    if reply is not None:
+        sys.stdout.write(reply if reply.endswith("\n") or not reply else reply + "\n")
+    else:
+        _log(f"sent to {inst.unit}: {o.text}")
     return 0
 
 

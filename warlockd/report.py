@@ -58,6 +58,7 @@ def service(
         "status": str(status),
         "enabled": state.unit_file_state == "enabled",
         "player_count": players.player_count if players else None,
+        "players": list(players.players) if players else [],
         "max_players": players.max_players if players else app.max_players,
         "uptime": procs.uptime(state.since) if running else 0,
         "restarts": state.restarts,

@@ -146,8 +146,13 @@ def promote(staged: Path, apps_dir: Path, guid: str, build_id: str) -> Path:
         staged.chmod(0o755)  # mkdtemp made it 0700; instances read it as their own users
         os.rename(staged, target)
         fsync_dir(target.parent)
-    atomic_write(target.parent / CURRENT, build_id + "\n")
+    mark_current(apps_dir, guid, build_id)
     return target
+
+
+def mark_current(apps_dir: Path, guid: str, build_id: str) -> None:
+    build_dir(apps_dir, guid, build_id)  # validates
+    atomic_write(app_dir(apps_dir, guid) / CURRENT, build_id + "\n")
 
 
 def prune(apps_dir: Path, guid: str, keep: set[str]) -> list[Path]:

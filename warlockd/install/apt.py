@@ -125,6 +125,15 @@ def stale(
     return out
 
 
+def unknown(packages: tuple[str, ...], policy: dict[str, Policy]) -> list[str]:
+    """Packages apt cannot install: not known at all, or virtual with no candidate."""
+    return [
+        p
+        for p in packages
+        if p not in policy or (policy[p].candidate or policy[p].installed) is None
+    ]
+
+
 def newest(
     packages: tuple[str, ...], versions: dict[str, str], policy: dict[str, Policy]
 ) -> dict[str, str]:
@@ -153,9 +162,7 @@ def _packages(spec: InstallSpec) -> tuple[str, ...]:
 def policy(packages: tuple[str, ...]) -> dict[str, Policy]:
     """apt's view of the packages; raise NotFound naming those it cannot install."""
     found = parse_policy(run(["apt-cache", "policy", *packages], check=False))
-    missing = [
-        p for p in packages if p not in found or (found[p].candidate or found[p].installed) is None
-    ]
+    missing = unknown(packages, found)
     if missing:
         names = ", ".join(f"'{p}'" for p in missing)
         noun = "package" if len(missing) == 1 else "packages"

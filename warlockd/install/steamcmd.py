@@ -209,7 +209,7 @@ def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
         log(f"steamcmd: installing app {app_id} ({spec.branch}) into {staged.parent}")
         argv = update_argv(binary, spec, staged.absolute())
         output = run(argv, timeout=INSTALL_TIMEOUT, check=False, env=env)
-        error = update_failure(output, app_id, apps_dir)
+        error = update_failure(output, app_id, staged.parent)
         if error:
             raise error
         manifest = staged / "steamapps" / f"appmanifest_{app_id}.acf"
@@ -220,6 +220,8 @@ def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
                 f"SteamCMD reported success but wrote no {manifest.name}",
                 hint="retry; if it persists, delete " + env["HOME"],
             ) from None
+        except vdf.VdfError as e:
+            raise vdf.VdfError(f"{manifest.name} from SteamCMD: {e.message}") from None
         path = promote(staged, apps_dir, guid, build_id)
     log(f"steamcmd: app {app_id} build {build_id} is in {path}")
     return Build(path, build_id)
