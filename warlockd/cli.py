@@ -15,6 +15,8 @@ import typer
 from . import __version__
 
 VERBS = (
+    "check-update",
+    "update",
     "create",
     "start",
     "stop",
@@ -313,7 +315,36 @@ def do_cmd(o: Opts) -> int:
     return 0
 
 
+def do_check_update(o: Opts) -> int:
+    """Exit 0 when an update exists (what Warlock's panels expect), 1 when not."""
+    from .update import check_update
+
+    host, inst = _one(o)
+    newest = check_update(host, inst)
+    _log(
+        f"{inst.id}: build {inst.build or '-'}"
+        + (f", update {newest} available" if newest else ", up to date")
+    )
+    return 0 if newest else 1
+
+
+def do_update(o: Opts) -> int:
+    from .update import update
+
+    host, inst = _one(o)
+    result = update(host, inst)
+    _emit(result.to_dict())
+    if result.rolled_back:
+        _log(f"error: update of {inst.id} to build {result.new_build} failed ({result.reason}); "
+             f"rolled back to build {result.old_build}, which runs again")  # fmt: skip
+        return 1
+    _log(f"{inst.id}: " + (f"now on build {result.new_build}" if result.updated else result.reason))
+    return 0
+
+
 ACTIONS: Dict[str, Callable[[Opts], int]] = {
+    "check-update": do_check_update,
+    "update": do_update,
     "create": do_create,
     "start": do_start,
     "stop": do_stop,
@@ -366,6 +397,8 @@ def root(
         False, "--delete", help="Delete the instance (--purge: and its data)."
     ),
     cmd: Optional[str] = typer.Option(None, "--cmd", help="Send a console command to the game."),
+    check_update: bool = typer.Option(False, "--check-update", help="Exit 0 if an update exists."),
+    update: bool = typer.Option(False, "--update", help="Update; roll back if it fails to start."),
     app_: Optional[str] = O_APP,
     instance_name: Optional[str] = O_NAME,
     instance_id: Optional[str] = O_ID,
@@ -410,6 +443,8 @@ def root(
         for v, on in zip(
             VERBS,
             (
+                check_update,
+                update,
                 create,
                 start,
                 stop,
@@ -494,6 +529,8 @@ for _verb, _doc in (
     ("status", "Show the instance's state."),
     ("list", "List every instance: id, name, app, status, ports, uptime."),
     ("get-services", "JSON: status, ports, pids, players (all instances without --instance)."),
+    ("check-update", "Exit 0 if a newer build of the instance's game exists."),
+    ("update", "Install the newest build, move the instance to it, roll back if it fails."),
 ):
     _simple(_verb, _doc)
 

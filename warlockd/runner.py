@@ -92,8 +92,9 @@ def parse(argv: list[str]) -> Options:
     return opts
 
 
-def bound_ports() -> set[tuple[str, int]]:
-    """Listening TCP and bound UDP ports of this network namespace, from /proc/net."""
+def bound_ports(inodes: set[int] | None = None) -> set[tuple[str, int]]:
+    """Listening TCP and bound UDP ports of this network namespace, from /proc/net;
+    with `inodes`, only the sockets among them."""
     found: set[tuple[str, int]] = set()
     for proto in ("tcp", "tcp6", "udp", "udp6"):
         try:
@@ -104,10 +105,31 @@ def bound_ports() -> set[tuple[str, int]]:
                     port = int(fields[1].rsplit(":", 1)[1], 16)
                     if proto.startswith("tcp") and fields[3] != "0A":  # 0A: LISTEN
                         continue
+                    if inodes is not None and int(fields[9]) not in inodes:
+                        continue
                     found.add((proto[:3], port))
         except OSError:
             continue
     return found
+
+
+def socket_inodes(root: int) -> set[int]:
+    """The sockets held by a process and its descendants."""
+    inodes: set[int] = set()
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(int(target[8:-1]))
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return inodes
 
 
 def make_probe(opts: Options) -> Callable[[], str | None]:
@@ -288,6 +310,16 @@ class Runner:
             for key, _ in self.selector.select(timeout=max(0.01, min(next_probe - now, 0.5))):
                 key.data()
 
+    def owns_ports(self) -> bool:
+        """Before READY: the ports that answered are bound by the game itself."""
+        wanted = {p for p in self.opts.ports} or (
+            {("udp", self.opts.probe[1]), ("tcp", self.opts.probe[1])} if self.opts.probe else set()
+        )
+        mine = bound_ports(socket_inodes(self.pid))
+        if self.opts.ports:
+            return wanted <= mine
+        return bool(wanted & mine)
+
     def probe_interval(self) -> float:
         return self.watchdog / 3 if self.watchdog else 5.0
 
@@ -301,6 +333,8 @@ class Runner:
             if self.ready:
                 log("probe failed: not feeding the watchdog")
             return
+        if not self.ready and not self.owns_ports():
+            return  # something else answers on our port: not our game (yet)
         lines = []
         if not self.ready:
             self.ready = True

@@ -84,7 +84,9 @@ def test_a_crash_loop_ends_in_crashed_instead_of_restarting_forever(ct: SystemdC
         return show(ct, unit, "ActiveState")["ActiveState"] == "failed"
 
     wait_for(gave_up, timeout=60, interval=1, message="systemd gave up restarting")
-    assert show(ct, unit, "Result")["Result"] == "start-limit-hit"
+    # systemd 252 keeps Result=exit-code here; the start limit shows in the journal
+    assert "Start request repeated too quickly" in journal(ct, unit)
+    assert int(show(ct, unit, "NRestarts")["NRestarts"]) >= 4
     assert services(ct, inst["id"])["status"] == "crashed"
     assert "crashed" in manage(ct, "list").stdout
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
