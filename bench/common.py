@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,10 +18,16 @@ from typing import Any
 from tests.harness.container import SystemdContainer, available
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout; same path inside the container
+# Inside the container everything runs from a copy of the checkout taken once, at the
+# start: others edit the checkout while benchmarks run, and a run must measure one
+# consistent version. /srv, not /tmp: game units get a private /tmp.
+SNAPSHOT = Path("/srv/warlockd-bench")
+SNAPSHOT_EXCLUDES = (".git", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".benchmarks")
 PYTHON = "/usr/bin/python3"  # Debian's: has python3-typer, pystemd...
-MANAGE = str(ROOT / "manage.py")
-TIMEIT = str(ROOT / "bench" / "timeit_cmd.py")
-CREATE_START = str(ROOT / "bench" / "create_start_loop.py")
+MANAGE = str(SNAPSHOT / "manage.py")
+TIMEIT = str(SNAPSHOT / "bench" / "timeit_cmd.py")
+CREATE_START = str(SNAPSHOT / "bench" / "create_start_loop.py")
+PROFILE = str(SNAPSHOT / "bench" / "profile_cmd.py")
 APP = "example"
 MB_PER_INSTANCE = 15  # resident memory of one running example server, upper end
 MEMORY_RESERVE_MB = 1024  # left free when deciding how many instances to start
@@ -135,6 +142,37 @@ def log(message: str) -> None:
 # -- measuring inside the container -----------------------------------------------------
 
 
+def snapshot(container: SystemdContainer) -> None:
+    """Copy the checkout to SNAPSHOT inside the container, once (idempotent)."""
+    if container.run(["test", "-f", MANAGE], check=False).returncode == 0:
+        return
+    excludes = " ".join(f"--exclude=./{shlex.quote(e)}" for e in SNAPSHOT_EXCLUDES)
+    script = (
+        f"mkdir -p {SNAPSHOT} && tar -C {shlex.quote(str(ROOT))} {excludes} -cf - . "
+        f"| tar -C {SNAPSHOT} -xf -"
+    )
+    container.run(["sh", "-c", script])
+    log(f"benchmarking a copy of {ROOT} ({describe_checkout()}) at {SNAPSHOT}")
+
+
+def describe_checkout() -> str:
+    """The commit and whether the code had uncommitted changes, for the record."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--short", "--", "warlockd", "units",
+             "installers", "manage.py"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split("\n")  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "not a git checkout"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"commit {head}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def timeit(
     container: SystemdContainer,
     argv: Sequence[str],
@@ -189,6 +227,7 @@ def ensure_instances(
     The creates run as one shell loop inside the container (one nsenter, not n), the
     starts as one `xargs -P 4`. Returns how many game@ units are running afterwards.
     """
+    snapshot(container)
     have = len(instances(container))
     if have < n:
         log(f"creating instances {have + 1}..{n}")
@@ -231,6 +270,7 @@ def standalone(title: str, run: Callable[[SystemdContainer], list[Result]]) -> i
     log("booting a throw-away systemd container")
     with SystemdContainer() as container:
         log(f"booted in {container.boot_seconds or 0:.1f} s")
+        snapshot(container)
         results = run(container)
     print_table(results, title)
     return 0
@@ -254,3 +294,13 @@ def importtime_top(container: SystemdContainer, args: Sequence[str], top: int = 
     out = [f"{'cumulative':>10}  {'self':>8}  module   ({shlex.join(cmd)})"]
     out += [f"{c / 1000:>7.1f} ms  {s / 1000:>5.1f} ms  {n}" for c, s, n in rows[:top]]
     return "\n".join(out)
+
+
+def cprofile_top(
+    container: SystemdContainer, args: Sequence[str], top: int = 25, sort: str = "cumulative"
+) -> str:
+    """`manage.py ARGS` under cProfile inside; warlockd's and its libraries' top entries."""
+    cmd = [PYTHON, PROFILE, "--top", str(top), "--sort", sort, "--", MANAGE, *args]
+    result = container.run(cmd, check=False)
+    head = f"cProfile, by {sort}: manage.py {shlex.join(args)}"
+    return f"{head}\n{result.stdout.rstrip()}{result.stderr.rstrip()}"

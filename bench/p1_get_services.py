@@ -13,6 +13,7 @@ import sys
 from bench.common import (
     PYTHON,
     Result,
+    cprofile_top,
     ensure_instances,
     importtime_top,
     log,
@@ -51,6 +52,7 @@ def run(container: SystemdContainer) -> list[Result]:
     if results[-1].verdict != "PASS":
         print("\nP1 missed its target; where the time goes (python3 -X importtime):")
         print(importtime_top(container, args), flush=True)
+        print(cprofile_top(container, args), flush=True)
     return results
 
 

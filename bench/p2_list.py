@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bench.common import (
     Result,
     Stats,
+    cprofile_top,
     ensure_instances,
     instances,
     log,
@@ -87,8 +88,19 @@ def results(samples: Sequence[Sample]) -> list[Result]:
     return out
 
 
+def explain(container: SystemdContainer, rows: Sequence[Result]) -> None:
+    """On a MISS, print where `list --json` spends its time (at the current N)."""
+    if all(r.verdict in ("PASS", "-") for r in rows):
+        return
+    print("\nP2 missed a target; where `list --json` spends its time (at the current N):")
+    print(cprofile_top(container, ("list", "--json")), flush=True)
+    print(cprofile_top(container, ("list", "--json"), sort="tottime"), flush=True)
+
+
 def run(container: SystemdContainer, sizes: Sequence[int] = SIZES) -> list[Result]:
-    return results([measure(container, n) for n in sizes])
+    rows = results([measure(container, n) for n in sizes])
+    explain(container, rows)
+    return rows
 
 
 if __name__ == "__main__":
