@@ -14,11 +14,11 @@ from typing import Any
 
 from . import fsutil, units
 from .apps import App, find_app
-from .errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
+from .errors import Conflict, InvalidInput, SystemdError, WarlockError
 from .host import Host
 from .install import Build
-from .model import DEFAULT_ID, Instance, Limits, new_id, validate_id, validate_name
-from .ports import allocate, holder_of, parse_port
+from .model import Instance, Limits, new_id, validate_id, validate_name
+from .ports import Merged, allocate, holder_of, parse_port
 from .registry import Problem
 from .run import run
 
@@ -123,7 +123,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
         for other in existing:
             if _overlaps(path, other.path):
                 raise Conflict(f"--dir {path} overlaps instance {other.id} at {other.path}")
-        taken = {**host.probe_ports(), **_registry_taken(host, existing)}
+        taken = Merged(_registry_taken(host, existing), host.probe_ports())
         inst = Instance(
             id=instance_id,
             app=app.guid,
@@ -213,7 +213,10 @@ def _apply_create(
             undo.append(lambda: template.unlink(missing_ok=True))
         units.write_dropin(host.paths, inst, dropin)
         undo.append(lambda: units.remove_dropin(host.paths, inst))
-        host.systemd.reload()
+        # systemd reads a unit's drop-ins when it loads it: a reload (a quarter of a second
+        # with many units) is only needed if this unit or the template was loaded already.
+        if template or host.systemd.states(inst.unit):
+            host.systemd.reload()
         undo.append(lambda: host.registry.remove(inst))  # save may fail after the record
         host.registry.save(inst)
     except BaseException:
@@ -227,17 +230,7 @@ def _apply_create(
 
 
 def resolve(host: Host, instance_id: str | None) -> Instance:
-    """The named instance; without a name, `default` if it exists, else an error listing ids."""
-    if instance_id:
-        return host.registry.get(instance_id)
-    try:
-        return host.registry.get(DEFAULT_ID)
-    except NotFound:
-        ids = [i.id for i in host.registry.all()]
-        raise InvalidInput(
-            "no --instance given and there is no default instance",
-            hint="instances: " + (", ".join(ids) if ids else "none; create one with --create"),
-        ) from None
+    return host.registry.resolve(instance_id)
 
 
 def _app_of(host: Host, inst: Instance) -> App:

@@ -105,10 +105,8 @@ def _instance_id(o: Opts) -> Optional[str]:
 
 
 def _one(o: Opts) -> Any:
-    from .actions import resolve
-
     host = _host()
-    return host, resolve(host, _instance_id(o))
+    return host, host.registry.resolve(_instance_id(o))
 
 
 def _log(msg: str) -> None:
@@ -178,13 +176,12 @@ def do_disable(o: Opts) -> int:
 
 
 def do_get_services(o: Opts) -> int:
-    from .actions import resolve
     from .apps import find_app
     from .report import host_ip, service
 
     host = _host()
     iid = _instance_id(o)
-    insts = [resolve(host, iid)] if iid else host.registry.all()
+    insts = [host.registry.resolve(iid)] if iid else host.registry.all()
     ip = host_ip()
     _emit(
         {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -31,6 +30,8 @@ def validate_id(value: str) -> str:
 
 
 def new_id() -> str:
+    import uuid
+
     return str(uuid.uuid4())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from .apps import PortSpec
@@ -43,10 +43,13 @@ def _protocols(spec: PortSpec) -> tuple[str, ...]:
 
 def holder_of(spec: PortSpec, port: int, taken: Taken) -> str | None:
     for proto in _protocols(spec):
-        who = taken.get((proto, port))
-        if who:
-            return who
+        if (proto, port) in taken:  # naming a host holder scans /proc: only when held
+            return taken[(proto, port)]
     return None
+
+
+def _free(spec: PortSpec, port: int, taken: Taken) -> bool:
+    return all((proto, port) not in taken for proto in _protocols(spec))
 
 
 def allocate(
@@ -85,34 +88,55 @@ def allocate(
         chosen = {s.key: s.default + step * span for s in auto}
         if any(p > 65535 for p in chosen.values()):
             break
-        if all(
-            holder_of(s, chosen[s.key], taken) is None and chosen[s.key] not in fixed for s in auto
-        ):
+        if all(_free(s, chosen[s.key], taken) and chosen[s.key] not in fixed for s in auto):
             return {**chosen, **explicit}
     raise Conflict("no free ports found above the defaults", hint="pass --port key=N")
 
 
-def host_taken() -> dict[tuple[str, int], str]:
-    """TCP listeners and bound UDP sockets on this host, with the process holding each."""
-    import psutil  # costs ~15 ms: only creates and starts probe the host
+class HostSockets(Mapping[tuple[str, int], str]):
+    """What the host holds: membership from /proc/net, holders named only when asked."""
 
-    taken: dict[tuple[str, int], str] = {}
-    names: dict[int, str] = {}
-    for c in psutil.net_connections(kind="inet"):
-        if not c.laddr:
-            continue
-        proto = "tcp" if c.type.name == "SOCK_STREAM" else "udp"
-        if proto == "tcp" and c.status != psutil.CONN_LISTEN:
-            continue
-        if proto == "udp" and c.raddr:
-            continue  # a connected client socket, not a server
-        who = "a process on the host"
-        if c.pid:
-            if c.pid not in names:
-                try:
-                    names[c.pid] = psutil.Process(c.pid).name()
-                except psutil.Error:
-                    names[c.pid] = "?"
-            who = f"process {c.pid} ({names[c.pid]})"
-        taken.setdefault((proto, c.laddr.port), who)
-    return taken
+    def __init__(self) -> None:
+        from . import netstat
+
+        self._netstat = netstat
+        self._bound = netstat.bound()
+
+    def __getitem__(self, key: tuple[str, int]) -> str:
+        return self._netstat.holder(self._bound[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._bound
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(self._bound)
+
+    def __len__(self) -> int:
+        return len(self._bound)
+
+
+class Merged(Mapping[tuple[str, int], str]):
+    """Several Taken maps seen as one, without naming every host holder up front."""
+
+    def __init__(self, *maps: Taken) -> None:
+        self._maps = maps
+
+    def __getitem__(self, key: tuple[str, int]) -> str:
+        for m in self._maps:
+            if key in m:
+                return m[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in m for m in self._maps)
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter({k for m in self._maps for k in m})
+
+    def __len__(self) -> int:
+        return len({k for m in self._maps for k in m})
+
+
+def host_taken() -> Taken:
+    """TCP listeners and bound UDP sockets on this host."""
+    return HostSockets()

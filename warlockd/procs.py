@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ def unit_pids(unit: str, slice_: str = "system.slice/system-game.slice") -> list
     return []
 
 
+@functools.cache
 def _boot_time() -> float:
     with open("/proc/stat") as f:
         for line in f:
@@ -41,8 +43,8 @@ def started_at(pid: int) -> float:
 
 
 def oldest_start(pids: list[int]) -> float:
-    starts = [t for t in (started_at(p) for p in pids) if t]
-    return min(starts) if starts else 0.0
+    """When the unit's first process (the runner: the lowest pid) started."""
+    return started_at(min(pids)) if pids else 0.0
 
 
 def uptime(since: float) -> int:

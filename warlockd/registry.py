@@ -107,6 +107,19 @@ class Registry:
                 return self._read(path)
         raise NotFound(f"no instance {instance_id}", hint="`manage.py list` shows the instances")
 
+    def resolve(self, instance_id: str | None) -> Instance:
+        """The named instance; without a name, `default` if it exists, else an error listing ids."""
+        if instance_id:
+            return self.get(instance_id)
+        try:
+            return self.get(DEFAULT_ID)
+        except NotFound:
+            ids = [i.id for i in self.all()]
+            raise InvalidInput(
+                "no --instance given and there is no default instance",
+                hint="instances: " + (", ".join(ids) if ids else "none; create one with --create"),
+            ) from None
+
     def exists(self, instance_id: str) -> bool:
         try:
             self.get(instance_id)

@@ -11,6 +11,7 @@ from warlockd.accounts import MemoryAccounts
 from warlockd.actions import CreateRequest
 from warlockd.errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
 from warlockd.model import DEFAULT_ID, Instance, Limits
+from warlockd.systemd import UnitState
 
 NGINX = "process 42 (nginx)"
 
@@ -28,14 +29,15 @@ def _registry_files(world: World, inst: Instance) -> list[Path]:
     return [world.paths.state / f"{stem}.app", world.paths.state / f"{stem}.toml"]
 
 
-def test_three_instances_get_distinct_ports_records_dropins_and_one_reload_each(
+def test_three_instances_get_distinct_ports_records_dropins_and_reload_only_when_needed(
     world: World,
 ) -> None:
     made = []
     for n in range(3):
         before = world.mem.reloads
         made.append(_create(world, name=f"server {n}"))
-        assert world.mem.reloads == before + 1
+        # the first create installs the template; later units were never loaded: no reload
+        assert world.mem.reloads == before + (1 if n == 0 else 0)
     assert [i.ports for i in made] == [{"game": 30000}, {"game": 30001}, {"game": 30002}]
     assert len({i.id for i in made}) == 3
     for inst in made:
@@ -46,7 +48,16 @@ def test_three_instances_get_distinct_ports_records_dropins_and_one_reload_each(
         assert Path(inst.path).is_dir()
         assert world.accounts.users[inst.user] == inst.path
     assert (world.paths.units / "game@.service").is_file()
-    assert [op for op, _ in world.mem.calls] == ["reload"] * 3
+    assert [op for op, _ in world.mem.calls if op != "states"] == ["reload"]
+
+
+def test_create_reloads_when_systemd_has_the_unit_loaded_already(world: World) -> None:
+    _create(world, name="first")  # installs the template
+    iid = "9b2f6a3e-1c4d-4e5f-8a6b-7c8d9e0f1a2b"
+    world.mem.units[f"game@{iid}.service"] = UnitState(f"game@{iid}.service", load="not-found")
+    before = world.mem.reloads
+    _create(world, name="second", instance_id=iid)
+    assert world.mem.reloads == before + 1
 
 
 def test_create_uses_the_given_id_name_dir_limits_and_env(world: World) -> None:
