@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""manage.py: the Warlock-compatible entry point; everything lives in warlockd/cli.py."""
+"""manage.py: the Warlock-compatible entry point; the CLI lives in warlockd/cli.py."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from warlockd.cli import main
+from warlockd.entry import main
 
 sys.exit(main())

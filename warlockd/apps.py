@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput, NotFound
-from .install import InstallSpec
+from .install import FILENAME_RE, InstallSpec
 from .model import validate_guid
 from .paths import Paths
 from .query import QUERY_PROTOCOLS
@@ -237,7 +237,13 @@ def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
                     check=lambda v: v.startswith(("https://", "http://", "file://")))  # fmt: skip
         sha256 = c.get(t, "sha256", str, "64 lowercase hex digits", w, check=_SHA_RE.fullmatch)
         strip = c.get(t, "strip_components", int, "0..5", w, 0, lambda v: 0 <= v <= 5)
-        return InstallSpec("archive", url=url, sha256=sha256, strip_components=strip)
+        filename = c.get(t, "filename", str, "a plain file name such as server.jar", w, None,
+                         FILENAME_RE.fullmatch)  # fmt: skip
+        if filename and strip:
+            c.bad(w + "strip_components", "0 with install.filename (the file is not unpacked)")
+        return InstallSpec(
+            "archive", url=url, sha256=sha256, strip_components=strip, filename=filename
+        )
     return InstallSpec(source or "bundled")
 
 

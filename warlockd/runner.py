@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import netstat
+
 USAGE = (
     "usage: python3 -m warlockd.runner [--probe PROTO:PORT] [--ports tcp:N,udp:M] "
     "[--console PATH] [--stop-command CMD] [--stop-signal SIG] [--stop-timeout S] "
@@ -93,43 +95,7 @@ def parse(argv: list[str]) -> Options:
 
 
 def bound_ports(inodes: set[int] | None = None) -> set[tuple[str, int]]:
-    """Listening TCP and bound UDP ports of this network namespace, from /proc/net;
-    with `inodes`, only the sockets among them."""
-    found: set[tuple[str, int]] = set()
-    for proto in ("tcp", "tcp6", "udp", "udp6"):
-        try:
-            with open(f"/proc/net/{proto}") as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    port = int(fields[1].rsplit(":", 1)[1], 16)
-                    if proto.startswith("tcp") and fields[3] != "0A":  # 0A: LISTEN
-                        continue
-                    if inodes is not None and int(fields[9]) not in inodes:
-                        continue
-                    found.add((proto[:3], port))
-        except OSError:
-            continue
-    return found
-
-
-def socket_inodes(root: int) -> set[int]:
-    """The sockets held by a process and its descendants."""
-    inodes: set[int] = set()
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if target.startswith("socket:["):
-                    inodes.add(int(target[8:-1]))
-            for task in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    todo += [int(c) for c in f.read().split()]
-        except (OSError, ValueError):
-            continue
-    return inodes
+    return set(netstat.bound(inodes))
 
 
 def make_probe(opts: Options) -> Callable[[], str | None]:
@@ -298,8 +264,12 @@ class Runner:
             if now >= next_probe:
                 self.tick_probe(now - started)
                 attempt += 1
-                # fast while starting (a game is often up in well under a second), then calm
-                interval = min(0.05 * 2**attempt, 2.0) if not self.ready else self.probe_interval()
+                # every 20 ms for the first second (a game is often up in a tenth of one),
+                # then backing off to every 2 s while it loads; calm once ready
+                interval = (
+                    self.probe_interval() if self.ready
+                    else 0.02 if attempt < 50 else min(0.02 * 2 ** (attempt - 50), 2.0)
+                )  # fmt: skip
                 next_probe = time.monotonic() + interval
             if not self.ready and now - extended_at >= 10:
                 now_ticks = cpu_ticks(self.pid)
@@ -315,7 +285,9 @@ class Runner:
         wanted = {p for p in self.opts.ports} or (
             {("udp", self.opts.probe[1]), ("tcp", self.opts.probe[1])} if self.opts.probe else set()
         )
-        mine = bound_ports(socket_inodes(self.pid))
+        if not wanted:
+            return True  # no port to own: nothing else can answer for the game
+        mine = bound_ports(netstat.socket_inodes(self.pid))
         if self.opts.ports:
             return wanted <= mine
         return bool(wanted & mine)

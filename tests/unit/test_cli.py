@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, REPO, make_paths, tree
-from warlockd import cli
+from warlockd import cli, commands
 from warlockd.model import Instance
 from warlockd.registry import Registry
 
@@ -237,7 +237,7 @@ def test_without_systemd_a_command_fails_in_process_too(tmp_path: Path, seeded: 
 def test_help_lists_the_flags_and_the_subcommands() -> None:
     result = CliRunner().invoke(cli.app, ["--help"])
     assert result.exit_code == 0
-    for verb in cli.VERBS:
+    for verb in commands.VERBS:
         assert f"--{verb}" in result.output
         assert f"\n  {verb} " in result.output
     assert "--instance" in result.output
@@ -339,3 +339,36 @@ def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
     os.mkfifo(Path(seeded.path) / "console")  # nobody reads it
     line = _one_error_line(_in_process(tmp_path)(["--instance", ID_A, "--cmd", "say hi"]), 1)
     assert "not reading its console" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--instance", ID_A, "--get-services"], {"instance": ID_A}),
+        (["get-services", "--instance", ID_A], {"instance": ID_A}),
+        (["--get-services", f"--service=game@{ID_A}.service"], {"service": f"game@{ID_A}.service"}),
+        (["get-services"], {}),
+        (["--instance", ID_A, "--get-services", "--debug"], None),  # the full parser takes it
+        (["--instance", ID_A, "--start"], None),
+        (["--get-services", "--get-services"], None),
+        (["--instance", "--get-services"], None),  # a missing value: the full parser explains
+    ],
+)
+def test_only_plain_get_services_calls_take_the_fast_path(
+    argv: list[str], expected: dict[str, str] | None
+) -> None:
+    from warlockd.entry import fast_options
+
+    assert fast_options(argv) == expected
+
+
+def test_the_fast_path_answers_like_the_full_parser(tmp_path: Path) -> None:
+    """The same failing get-services, fast (plain) and full (with --json): same answer."""
+    env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
+    results = []
+    for extra in ([], ["--json"]):
+        argv = [sys.executable, str(REPO / "manage.py"), "--instance", ID_A, "--get-services"]
+        proc = subprocess.run(argv + extra, capture_output=True, text=True, env=env, timeout=60)
+        results.append((proc.returncode, proc.stdout, proc.stderr))
+    assert results[0] == results[1]
+    assert results[0][0] == 1 and results[0][2].startswith(f"error: no instance {ID_A}")

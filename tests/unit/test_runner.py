@@ -21,8 +21,9 @@ from typing import Protocol, TypeVar
 
 import pytest
 
+from warlockd.netstat import socket_inodes
 from warlockd.query import QueryResult, warlock_status
-from warlockd.runner import bound_ports, main, parse, socket_inodes
+from warlockd.runner import bound_ports, main, parse
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = [sys.executable, "installers/example_server.py"]
@@ -44,6 +45,16 @@ with open(sys.argv[1] + ".tmp", "w") as f:
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 while True:
     time.sleep(0.1)
+"""
+
+SLOW_BINDER = """
+import os, socket, time
+port = int(os.environ["SERVER_PORT"])
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("0.0.0.0", port))
+time.sleep(0.5)
+tcp = socket.create_server(("0.0.0.0", port))
+time.sleep(30)
 """
 
 
@@ -260,12 +271,18 @@ def test_ready_comes_only_once_the_game_answers_its_query_with_its_status(start:
 
 def test_ready_with_ports_and_no_probe_comes_once_every_port_is_bound(start: Start) -> None:
     port = free_port()
-    r = start(["--ports", f"udp:{port},tcp:{port}", "--stop-timeout", "5"], port=port)
+    slow_game = [sys.executable, "-c", SLOW_BINDER]  # udp at once, tcp 0.5 s later
+    r = start(["--ports", f"udp:{port},tcp:{port}", "--stop-timeout", "5"], slow_game, port=port)
     ready = r.notes.wait_for("READY=1")
+    assert time.monotonic() - r.started >= 0.5, "READY=1 with only the udp port bound"
     assert "STATUS=listening" in ready
-    game = r.game()
-    assert {("udp", port), ("tcp", port)} <= bound_ports(socket_inodes(game))
-    assert r.query() is not None
+    assert {("udp", port), ("tcp", port)} <= bound_ports(socket_inodes(r.game()))
+
+
+def test_without_probe_or_ports_the_game_is_ready_once_started(start: Start) -> None:
+    r = start(["--stop-timeout", "5"])
+    assert "STATUS=listening" in r.notes.wait_for("READY=1")
+    assert r.proc.poll() is None
 
 
 def test_a_foreign_server_answering_on_the_port_does_not_make_the_game_ready(

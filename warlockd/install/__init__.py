@@ -29,6 +29,7 @@ Log = Callable[[str], None]
 
 _BUILD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _GUID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+FILENAME_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")  # install.filename: no / or ..
 CURRENT = ".current"
 
 
@@ -45,6 +46,7 @@ class InstallSpec:
     url: str | None = None  # archive
     sha256: str | None = None  # archive
     strip_components: int = 0  # archive
+    filename: str | None = None  # archive: keep the file as <build>/<filename>, not unpacked
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ pure), then written by us, not by tarfile/zipfile, so the result is the same on 
 Python patch level (bookworm's 3.11.2 has no tarfile `data` filter): no absolute paths,
 no `..`, no device files, no links out, no setuid bits, no archive owners; symlinks are
 made last, so nothing is ever written through one.
+
+With `install.filename` the verified download is not unpacked but kept whole as
+`<build>/<filename>`: a Java .jar is a zip that must stay one file.
 """
 
 from __future__ import annotations
@@ -24,7 +27,17 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import InvalidInput, WarlockError
-from . import Build, InstallSpec, Log, app_dir, build_dir, mark_current, promote, staging
+from . import (
+    FILENAME_RE,
+    Build,
+    InstallSpec,
+    Log,
+    app_dir,
+    build_dir,
+    mark_current,
+    promote,
+    staging,
+)
 
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _SCHEMES = ("https://", "http://", "file://")
@@ -269,7 +282,19 @@ def _checked(spec: InstallSpec) -> tuple[str, str]:
         )
     if not 0 <= spec.strip_components <= 16:
         raise InvalidInput(f"install.strip_components {spec.strip_components} is out of range")
+    if spec.filename is not None and not FILENAME_RE.fullmatch(spec.filename):
+        raise InvalidInput(
+            f"install.filename {spec.filename!r} is not a plain file name",
+            hint="letters, digits and . _ + -, not starting with a dot, e.g. server.jar",
+        )
     return spec.url, spec.sha256
+
+
+def keep_file(path: Path, root: Path, filename: str) -> None:
+    """The verified download itself, as `root/filename`, readable by every instance."""
+    target = root / filename
+    os.replace(path, target)  # same file system: the download is made beside the builds
+    target.chmod(0o644)
 
 
 def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
@@ -288,16 +313,19 @@ def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
                     hint="the file changed upstream or was tampered with: check install.sha256",
                 )
             with staging(apps_dir, guid) as staged:
-                try:
-                    unpack(tmp, staged, spec.strip_components)
-                except UnsafeArchive as e:
-                    raise UnsafeArchive(
-                        f"archive {url} refused: {e.message}", hint=e.hint
-                    ) from None
+                if spec.filename:
+                    keep_file(tmp, staged, spec.filename)
+                else:
+                    try:
+                        unpack(tmp, staged, spec.strip_components)
+                    except UnsafeArchive as e:
+                        raise UnsafeArchive(
+                            f"archive {url} refused: {e.message}", hint=e.hint
+                        ) from None
                 promote(staged, apps_dir, guid, build_id)
         finally:
             tmp.unlink(missing_ok=True)
-        log(f"unpacked {url} into {target}")
+        log(f"{'stored' if spec.filename else 'unpacked'} {url} into {target}")
     mark_current(apps_dir, guid, build_id)
     return Build(target, build_id)
 
