@@ -35,6 +35,19 @@ class UnitState:
     since: float = 0.0  # when it last became active, seconds since the epoch; 0 if unknown
     restarts: int = 0  # NRestarts since the unit was loaded
     unit_file_state: str = ""  # enabled, disabled...
+    status_text: str = ""  # the runner's STATUS=, e.g. "players 3/16"
+    memory_bytes: int | None = None  # cgroup accounting; None where it is not available
+    cpu_nsec: int | None = None
+    tasks: int | None = None
+    control_group: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """Properties of one unit that systemd says changed (names and values as strings/ints)."""
+
+    unit: str
+    props: dict[str, Any]
 
 
 class Systemd(Protocol):
@@ -51,6 +64,14 @@ class Systemd(Protocol):
 
     def state(self, unit: str) -> UnitState:
         """Everything about one unit, loading it if needed."""
+        ...
+
+    def watch(self, prefix: str) -> int:
+        """Subscribe to property changes of units named prefix*; returns an fd to poll."""
+        ...
+
+    def changes(self) -> list[Change]:
+        """The changes that arrived since the last call (never blocks)."""
         ...
 
 
@@ -86,6 +107,8 @@ class PystemdSystemd:
         self._jobs: dict[bytes, bytes] = {}
         self._subscribed = False
         self._callback: Any = None
+        self._watch_callback: Any = None
+        self._changes: list[Change] = []
 
     # -- plumbing ---------------------------------------------------------
     def _connect(self) -> Any:
@@ -217,4 +240,52 @@ class PystemdSystemd:
             main_pid=int(s.get(b"MainPID", 0)),
             restarts=int(s.get(b"NRestarts", 0)),
             since=since / 1e6 if u.get(b"ActiveState") in (b"active", b"reloading") else 0.0,
+            status_text=_s(s.get(b"StatusText", b"")),
+            memory_bytes=_accounted(s.get(b"MemoryCurrent")),
+            cpu_nsec=_accounted(s.get(b"CPUUsageNSec")),
+            tasks=_accounted(s.get(b"TasksCurrent")),
+            control_group=_s(s.get(b"ControlGroup", b"")),
         )
+
+    def watch(self, prefix: str) -> int:
+        bus = self._connect()
+        path_prefix = self._lib.path_encode(b"/org/freedesktop/systemd1/unit", prefix.encode())
+        pending = self._changes
+
+        # Keys in the match rule cannot select a path prefix: filter here, cheaply.
+        def on_changed(msg: Any, error: Any = None, userdata: Any = None) -> None:
+            path = msg.get_path()
+            if not path.startswith(path_prefix):
+                return
+            msg.process_reply(False)
+            _iface, changed, _invalidated = msg.body
+            unit = _s(self._lib.path_decode(path, b"/org/freedesktop/systemd1/unit"))
+            pending.append(Change(unit, {_s(k): _plain(v) for k, v in changed.items()}))
+
+        self._watch_callback = on_changed  # pystemd keeps only a borrowed pointer
+        bus.match_signal(_DEST, None, _PROPS, b"PropertiesChanged", on_changed, None)
+        if not self._subscribed:
+            self._manager(b"Subscribe")
+            self._subscribed = True
+        return int(bus.get_fd())
+
+    def changes(self) -> list[Change]:
+        bus = self._connect()
+        try:
+            while not bus.process().is_empty():
+                pass
+        except self._exc.DBusBaseError as e:
+            raise self._error(b"process", e) from None
+        out, self._changes[:] = list(self._changes), []
+        return out
+
+
+def _accounted(value: Any) -> int | None:
+    """systemd's 2^64-1 means: no accounting for this (e.g. cgroup v1 without delegation)."""
+    if value is None or int(value) >= 2**64 - 1:
+        return None
+    return int(value)
+
+
+def _plain(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 
 from .errors import SystemdError
-from .systemd import UnitState
+from .systemd import Change, UnitState
+
+# UnitState fields as systemd names them in PropertiesChanged
+_DBUS_NAMES = {
+    "active": "ActiveState",
+    "sub": "SubState",
+    "result": "Result",
+    "restarts": "NRestarts",
+    "main_pid": "MainPID",
+    "status_text": "StatusText",
+}
 
 
 class MemorySystemd:
@@ -20,6 +31,9 @@ class MemorySystemd:
         self.reachable = True
         self.calls: list[tuple[str, str]] = []
         self._pid = 1000
+        self.pending: list[Change] = []
+        self._watched: str | None = None
+        self._wake_r, self._wake_w = os.pipe()
 
     def _check(self, op: str, unit: str = "") -> None:
         if not self.reachable:
@@ -29,6 +43,12 @@ class MemorySystemd:
     def _set(self, unit: str, **fields: object) -> None:
         current = self.units.get(unit, UnitState(name=unit, load="loaded"))
         self.units[unit] = replace(current, **fields)  # type: ignore[arg-type]
+        if self._watched is not None and unit.startswith(self._watched):
+            names = _DBUS_NAMES
+            self.pending.append(
+                Change(unit, {names[k]: v for k, v in fields.items() if k in names})
+            )
+            os.write(self._wake_w, b"x")
 
     def reload(self) -> None:
         self._check("reload")
@@ -90,3 +110,19 @@ class MemorySystemd:
         self._check("state", unit)
         s = self.units.get(unit, UnitState(name=unit, load="loaded"))
         return replace(s, unit_file_state="enabled" if unit in self.enabled else "disabled")
+
+    def watch(self, prefix: str) -> int:
+        self._check("watch", prefix)
+        self._watched = prefix
+        return self._wake_r
+
+    def changes(self) -> list[Change]:
+        self._check("changes")
+        os.set_blocking(self._wake_r, False)
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        out, self.pending = self.pending, []
+        return out
