@@ -239,8 +239,8 @@ def _app_of(host: Host, inst: Instance) -> App:
 
 def check_ports(host: Host, inst: Instance, app: App) -> None:
     """Refuse to start when another process took one of the instance's ports meanwhile."""
-    state = host.systemd.state(inst.unit)
-    if state.active in ("active", "activating", "deactivating", "reloading"):
+    loaded = host.systemd.states(inst.unit).get(inst.unit)  # one call; not loaded: stopped
+    if loaded and loaded.active in ("active", "activating", "deactivating", "reloading"):
         return  # its own server holds them
     taken = host.probe_ports()
     for spec in app.ports:

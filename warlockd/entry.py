@@ -1,18 +1,24 @@
-"""The console entry point (manage.py, warlock): the hot read path without the framework.
+"""The console entry point (manage.py, warlock): the panels' hot paths without the framework.
 
-Warlock panels poll `--get-services` for every instance every minute. Building the typer
-command tree costs more than the answer itself, so that one command, spelled plainly,
-runs straight from commands.py; everything else goes through cli.py.
+Warlock panels poll `--get-services` for every instance every minute and start, stop and
+restart instances over SSH. Importing typer and building its command tree costs more
+than those answers, so these commands, spelled plainly (`--instance X --start`,
+`start --instance X`), run straight from commands.py; everything else goes through cli.py.
+tests/unit/test_cli.py checks both paths answer alike.
 """
 
 import sys
 
-_FAST = {"--get-services": "get-services", "get-services": "get-services"}
+_FAST = {
+    spelling: verb
+    for verb in ("get-services", "start", "stop", "restart")
+    for spelling in (verb, f"--{verb}")
+}
 _VALUED = {"--instance": "instance", "-i": "instance", "--service": "service"}
 
 
 def fast_options(argv: list[str]) -> dict[str, str] | None:
-    """The options of a plain get-services call, or None for anything else."""
+    """The verb and options of a plain hot-path call, or None for anything else."""
     opts: dict[str, str] = {}
     verb = None
     it = iter(argv)
@@ -28,7 +34,9 @@ def fast_options(argv: list[str]) -> dict[str, str] | None:
             opts[_VALUED[name]] = value
         else:
             return None
-    return opts if verb else None
+    if verb is None:
+        return None
+    return {**opts, "verb": verb}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,10 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         from .cli import main as full
 
         return full(args)
-    from .commands import Opts, do_get_services, report_error
+    from .commands import ACTIONS, Opts, report_error
 
     try:
-        return do_get_services(Opts(instance=fast.get("instance"), service=fast.get("service")))
+        return ACTIONS[fast["verb"]](
+            Opts(instance=fast.get("instance"), service=fast.get("service"))
+        )
     except Exception as e:
         return report_error(e)
     except KeyboardInterrupt:

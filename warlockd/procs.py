@@ -11,16 +11,22 @@ _CGROUP_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/sys
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def unit_pids(unit: str, slice_: str = "system.slice/system-game.slice") -> list[int]:
-    """The unit's processes from its cgroup (v2 or hybrid layout), without a D-Bus call."""
+@functools.cache
+def _cgroup_root() -> str:
+    """Where systemd's hierarchy is mounted: /sys/fs/cgroup (v2), or unified/systemd (hybrid)."""
     for root in _CGROUP_ROOTS:
-        procs = Path(root, slice_, unit, "cgroup.procs")
-        try:
-            text = procs.read_text()
-        except OSError:
-            continue
-        return [int(p) for p in text.split()]
-    return []
+        if os.path.exists(f"{root}/system.slice"):
+            return root
+    return _CGROUP_ROOTS[0]
+
+
+def unit_pids(unit: str, slice_: str = "system.slice/system-game.slice") -> list[int]:
+    """The unit's processes from its cgroup, without a D-Bus call."""
+    try:
+        with open(f"{_cgroup_root()}/{slice_}/{unit}/cgroup.procs") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
 
 
 @functools.cache

@@ -7,11 +7,15 @@ Per instance, two files side by side, as Warlock panels expect:
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import fsutil
 from .errors import CorruptRecord, InvalidInput, NotFound
@@ -43,6 +47,9 @@ def _parse_stem(stem: str) -> tuple[str, str] | None:
         return None
 
 
+INDEX = ".index.json"
+
+
 class Registry:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
@@ -70,31 +77,83 @@ class Registry:
             if name.endswith(".toml") and not name.startswith("."):
                 yield self.root / name
 
-    def _read(self, path: Path) -> Instance:
+    def _parse(self, path: Path) -> dict[str, Any]:
+        try:
+            return tomllib.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise CorruptRecord(f"{path}: corrupt record: {e}") from None
+
+    def _check(self, path: Path, data: dict[str, Any]) -> Instance:
         parsed = _parse_stem(path.name[: -len(".toml")])
         if parsed is None:
             raise CorruptRecord(f"{path}: not a record name (<guid>[.<id>].toml)")
         try:
-            inst = Instance.from_dict(tomllib.loads(path.read_text()))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, InvalidInput) as e:
+            inst = Instance.from_dict(data)
+        except InvalidInput as e:
             raise CorruptRecord(f"{path}: corrupt record: {e}") from None
         if (inst.app, inst.id) != parsed:
             raise CorruptRecord(f"{path}: record says {inst.app}.{inst.id}, its name does not")
         return inst
 
+    def _read(self, path: Path) -> Instance:
+        return self._check(path, self._parse(path))
+
     def scan(self) -> tuple[list[Instance], list[Problem]]:
-        """Every readable instance, and every file that is not one; a bad file hides no other."""
+        """Every readable instance, and every file that is not one; a bad file hides no other.
+
+        Parsing TOML is the cost of listing 200 instances, so parsed records are kept in
+        `.index.json`, each under its file's (inode, mtime, size): every save is a rename
+        to a new inode, so a changed record, written by us or edited by hand, is parsed again.
+        """
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return [], []
+        index = self._load_index()
+        fresh: dict[str, list[Any]] = {}
         found: list[Instance] = []
         problems: list[Problem] = []
-        for path in self._record_files():
+        for name in names:
+            if not name.endswith(".toml") or name.startswith("."):
+                continue
+            path = self.root / name
             try:
-                found.append(self._read(path))
+                st = os.stat(path)
+                key = [st.st_ino, st.st_mtime_ns, st.st_size]
+                cached = index.get(name)
+                data = cached[3] if cached and cached[:3] == key else self._parse(path)
+                found.append(self._check(path, data))
+                fresh[name] = [*key, data]
+            except FileNotFoundError:
+                continue  # removed while we looked
             except CorruptRecord as e:
-                problems.append(Problem(path.name, e.message.split(": ", 1)[-1]))
-        for path in sorted(self.root.glob("*.app")) if self.root.is_dir() else []:
-            if not path.with_suffix(".toml").exists() and _parse_stem(path.stem):
-                problems.append(Problem(path.name, "registration without a record"))
+                problems.append(Problem(name, e.message.split(": ", 1)[-1]))
+        records = set(fresh) | {p.file for p in problems}
+        for name in names:
+            stem = name[: -len(".app")]
+            if name.endswith(".app") and f"{stem}.toml" not in records and _parse_stem(stem):
+                problems.append(Problem(name, "registration without a record"))
+        if fresh != index:
+            self._save_index(fresh)
         return found, problems
+
+    def _load_index(self) -> dict[str, list[Any]]:
+        try:
+            data = json.loads((self.root / INDEX).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save_index(self, fresh: dict[str, list[Any]]) -> None:
+        # A cache: losing it costs one slow listing, so no fsync and no lock.
+        tmp = self.root / f"{INDEX}.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(json.dumps(fresh))
+            os.chmod(tmp, 0o640)
+            os.replace(tmp, self.root / INDEX)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def all(self) -> list[Instance]:
         return self.scan()[0]

@@ -194,8 +194,10 @@ def snapshot(ct: SystemdContainer) -> str:
     """Every file, directory and link (type, mode, owner, content) of the registry and the
     unit directory, the game units systemd knows, and the instance users."""
     script = (
-        "cd / && find var/lib/warlock etc/systemd/system -xdev -printf '%y %m %u %p\\n' | sort;"
-        " find var/lib/warlock etc/systemd/system -xdev -type f -print0 | sort -z"
+        "cd / && find var/lib/warlock etc/systemd/system -xdev ! -name .index.json"
+        " -printf '%y %m %u %p\\n' | sort;"
+        " find var/lib/warlock etc/systemd/system -xdev -type f ! -name .index.json -print0"
+        " | sort -z"
         " | xargs -0 -r sha256sum; getent passwd | grep '^wl-' || true"
     )
     files = ct.run(["bash", "-c", script]).stdout

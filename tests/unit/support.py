@@ -34,12 +34,15 @@ def make_paths(root: Path, installers: Path = INSTALLERS) -> Paths:
 
 
 def tree(*roots: Path) -> dict[str, tuple[int, int, bytes | None]]:
-    """Every path under `roots` with its mode, owner and content (None for a directory)."""
+    """Every path under `roots` with its mode, owner and content (None for a directory);
+    not the registry's parse cache, which any read may refresh."""
     out: dict[str, tuple[int, int, bytes | None]] = {}
     for root in roots:
         if not root.exists():
             continue
         for p in sorted(root.rglob("*")):
+            if p.name == ".index.json":
+                continue
             st = p.lstat()
             out[str(p)] = (st.st_mode, st.st_uid, None if p.is_dir() else p.read_bytes())
     return out

@@ -249,7 +249,7 @@ def test_start_refuses_when_a_host_process_took_the_port(world: World, inst: Ins
     calls = len(world.mem.calls)
     with pytest.raises(Conflict, match=r"process 42 \(nginx\)"):
         actions.start(world.host, inst)
-    assert [op for op, _ in world.mem.calls[calls:]] == ["state"]  # looked, did not start
+    assert [op for op, _ in world.mem.calls[calls:]] == ["states"]  # looked, did not start
     assert inst.unit not in world.mem.units
 
 

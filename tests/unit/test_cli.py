@@ -344,12 +344,18 @@ def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["--instance", ID_A, "--get-services"], {"instance": ID_A}),
-        (["get-services", "--instance", ID_A], {"instance": ID_A}),
-        (["--get-services", f"--service=game@{ID_A}.service"], {"service": f"game@{ID_A}.service"}),
-        (["get-services"], {}),
+        (["--instance", ID_A, "--get-services"], {"instance": ID_A, "verb": "get-services"}),
+        (["get-services", "--instance", ID_A], {"instance": ID_A, "verb": "get-services"}),
+        (
+            ["--get-services", f"--service=game@{ID_A}.service"],
+            {"service": f"game@{ID_A}.service", "verb": "get-services"},
+        ),
+        (["get-services"], {"verb": "get-services"}),
+        (["--instance", ID_A, "--start"], {"instance": ID_A, "verb": "start"}),
+        (["stop", "-i", ID_A], {"instance": ID_A, "verb": "stop"}),
         (["--instance", ID_A, "--get-services", "--debug"], None),  # the full parser takes it
-        (["--instance", ID_A, "--start"], None),
+        (["--instance", ID_A, "--start", "--stop"], None),
+        (["--instance", ID_A, "--delete"], None),
         (["--get-services", "--get-services"], None),
         (["--instance", "--get-services"], None),  # a missing value: the full parser explains
     ],
@@ -362,12 +368,13 @@ def test_only_plain_get_services_calls_take_the_fast_path(
     assert fast_options(argv) == expected
 
 
-def test_the_fast_path_answers_like_the_full_parser(tmp_path: Path) -> None:
-    """The same failing get-services, fast (plain) and full (with --json): same answer."""
+@pytest.mark.parametrize("verb", ["get-services", "start", "stop", "restart"])
+def test_the_fast_path_answers_like_the_full_parser(tmp_path: Path, verb: str) -> None:
+    """The same failing command, fast (plain) and full (with --json): same answer."""
     env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
     results = []
     for extra in ([], ["--json"]):
-        argv = [sys.executable, str(REPO / "manage.py"), "--instance", ID_A, "--get-services"]
+        argv = [sys.executable, str(REPO / "manage.py"), "--instance", ID_A, f"--{verb}"]
         proc = subprocess.run(argv + extra, capture_output=True, text=True, env=env, timeout=60)
         results.append((proc.returncode, proc.stdout, proc.stderr))
     assert results[0] == results[1]

@@ -161,3 +161,32 @@ def test_lock_creates_the_state_dir(tmp_path: Path) -> None:
     reg = Registry(make_paths(tmp_path / "fresh"))
     with reg.lock():
         assert reg.root.is_dir()
+
+
+def test_scan_reuses_parsed_records_and_sees_a_record_edited_in_place(registry: Registry) -> None:
+    registry.save(_inst(name="before"))
+    assert [i.name for i in registry.all()] == ["before"]
+    assert (registry.root / ".index.json").exists()
+    record = registry.record_path(_inst())
+    # an admin's editor writing in place: same inode, new content (and mtime)
+    with open(record, "r+") as f:
+        text = f.read().replace('name = "before"', 'name = "after!"')
+        f.seek(0)
+        f.write(text)
+        f.truncate()
+    assert [i.name for i in registry.all()] == ["after!"]
+
+
+def test_a_corrupt_parse_cache_is_ignored(registry: Registry) -> None:
+    registry.save(_inst(name="kept"))
+    registry.all()
+    (registry.root / ".index.json").write_text("{not json")
+    assert [i.name for i in registry.all()] == ["kept"]
+
+
+def test_the_parse_cache_never_hides_a_record_turned_corrupt(registry: Registry) -> None:
+    registry.save(_inst())
+    registry.all()
+    registry.record_path(_inst()).write_text("id = [broken")
+    found, problems = registry.scan()
+    assert found == [] and [p.file for p in problems] == [registry.record_path(_inst()).name]
