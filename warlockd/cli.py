@@ -32,6 +32,10 @@ O_YES = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
 O_PURGE = typer.Option(False, "--purge", help="Also remove the data and the instance user.")
 O_FOLLOW = typer.Option(False, "--follow", "-f", help="Follow the journal.")
 O_LINES = typer.Option(50, "--lines", "-n", help="Journal lines to show.")
+O_SINCE = typer.Option(
+    None, "--since", help="How far back: 15m, 1h, 2d, 1w (metrics: 1h, events: 1d)."
+)
+O_WATCH = typer.Option(False, "--watch", "-w", help="Refresh every 2 s.")
 
 app = typer.Typer(
     add_completion=False,
@@ -79,6 +83,15 @@ def root(
     ),
     cmd: Optional[str] = typer.Option(None, "--cmd", help="Send a console command to the game."),
     check_update: bool = typer.Option(False, "--check-update", help="Exit 0 if an update exists."),
+    get_metrics: bool = typer.Option(
+        False, "--get-metrics", help="JSON: services plus CPU, memory."
+    ),
+    metrics: bool = typer.Option(False, "--metrics", help="Metrics history (--since 1h)."),
+    events: bool = typer.Option(False, "--events", help="Events (--since 1d)."),
+    dashboard: bool = typer.Option(False, "--dashboard", help="Every instance on one screen."),
+    setup: bool = typer.Option(False, "--setup", help="Install warlockd from this checkout."),
+    since: Optional[str] = O_SINCE,
+    watch: bool = O_WATCH,
     update: bool = typer.Option(False, "--update", help="Update; roll back if it fails to start."),
     app_: Optional[str] = O_APP,
     instance_name: Optional[str] = O_NAME,
@@ -115,6 +128,8 @@ def root(
         follow,
         lines,
         cmd,
+        since,
+        watch,
     )
     ctx.obj = o
     if ctx.invoked_subcommand:
@@ -138,6 +153,11 @@ def root(
                 logs,
                 delete,
                 cmd is not None,
+                get_metrics,
+                metrics,
+                events,
+                dashboard,
+                setup,
             ),
             strict=True,
         )
@@ -212,6 +232,8 @@ for _verb, _doc in (
     ("get-services", "JSON: status, ports, pids, players (all instances without --instance)."),
     ("check-update", "Exit 0 if a newer build of the instance's game exists."),
     ("update", "Install the newest build, move the instance to it, roll back if it fails."),
+    ("get-metrics", "JSON: get-services plus CPU and memory (from warlockd, live if it is down)."),
+    ("setup", "Install and start warlockd (template, daemon, D-Bus policy) from this checkout."),
 ):
     _simple(_verb, _doc)
 
@@ -279,3 +301,37 @@ def main(argv: List[str] | None = None) -> int:
         return report_error(e)
     except KeyboardInterrupt:
         return 130
+
+
+@app.command("metrics")
+def metrics_cmd(
+    ctx: typer.Context,
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    since: str = O_SINCE,
+    json_: bool = O_JSON,
+    debug: bool = O_DEBUG,
+) -> None:
+    """The instance's metrics history (--since 1h)."""
+    raise typer.Exit(ACTIONS["metrics"](_merge(ctx, **_named(locals()))))
+
+
+@app.command("events")
+def events_cmd(
+    ctx: typer.Context,
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    since: Optional[str] = O_SINCE,
+    json_: bool = O_JSON,
+    debug: bool = O_DEBUG,
+) -> None:
+    """Events: started, stopped, crashed, frozen, restarted, update... (--since 1d)."""
+    raise typer.Exit(ACTIONS["events"](_merge(ctx, **_named(locals()))))
+
+
+@app.command("dashboard")
+def dashboard_cmd(
+    ctx: typer.Context, watch: bool = O_WATCH, json_: bool = O_JSON, debug: bool = O_DEBUG
+) -> None:
+    """Every instance on one screen: status, players, CPU, memory, uptime (--watch)."""
+    raise typer.Exit(ACTIONS["dashboard"](_merge(ctx, **_named(locals()))))

@@ -5,6 +5,7 @@ Imports nothing heavy: the hot read path (get-services) runs from here without t
 
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,11 @@ VERBS = (
     "logs",
     "delete",
     "cmd",
+    "get-metrics",
+    "metrics",
+    "events",
+    "dashboard",
+    "setup",
 )
 
 
@@ -48,6 +54,8 @@ class Opts:
     follow: bool = False
     lines: int = 50
     text: str | None = None
+    since: str | None = None  # metrics: 1h, events: 1d
+    watch: bool = False
 
 
 def _host() -> Any:
@@ -300,14 +308,87 @@ def do_update(o: Opts) -> int:
     result = update(host, inst)
     _emit(result.to_dict())
     if result.rolled_back:
-        _log(f"error: update of {inst.id} to build {result.new_build} failed ({result.reason}); "
-             f"rolled back to build {result.old_build}, which runs again")  # fmt: skip
+        _log(
+            f"error: update of {inst.id} to build {result.new_build} failed ({result.reason}); "
+            f"rolled back to build {result.old_build}, which runs again"
+        )
         return 1
     _log(f"{inst.id}: " + (f"now on build {result.new_build}" if result.updated else result.reason))
     return 0
 
 
+def do_get_metrics(o: Opts) -> int:
+    """get-services plus CPU and memory, from warlockd's cache (live when it is down)."""
+    from .monitor import do_get_metrics as get
+
+    host = _host()
+    iid = _instance_id(o)
+    _emit(get(host, [host.registry.resolve(iid)] if iid else host.registry.all()))
+    return 0
+
+
+def do_metrics(o: Opts) -> int:
+    from .monitor import history, parse_since
+
+    since = parse_since(o.since or "1h")
+    host, inst = _one(o)
+    rows = history(host, inst, since)
+    if o.json:
+        _emit(rows)
+        return 0
+    table = [["TIME", "STATUS", "CPU", "MEMORY", "PLAYERS", "DISK"]]
+    for r in rows:
+        table.append(
+            [
+                time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])),
+                str(r["status"]),
+                "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.1f}%",
+                "-" if r["memory_bytes"] is None else f"{r['memory_bytes'] >> 20} MB",
+                "-" if r["players"] is None else str(r["players"]),
+                "-" if r["disk_bytes"] is None else f"{r['disk_bytes'] >> 20} MB",
+            ]
+        )
+    sys.stdout.write(
+        _table(table) + "\n" if rows else f"no samples in the last {o.since or '1h'}\n"
+    )
+    return 0
+
+
+def do_events(o: Opts) -> int:
+    from .monitor import events, parse_since, render_events
+
+    since = parse_since(o.since or "1d")
+    host = _host()
+    iid = _instance_id(o)
+    rows = events(host, host.registry.resolve(iid) if iid else None, since)
+    if o.json:
+        _emit(rows)
+    else:
+        sys.stdout.write(render_events(rows))
+    return 0
+
+
+def do_dashboard(o: Opts) -> int:
+    from .monitor import dashboard
+
+    return dashboard(_host(), as_json=o.json, watch=o.watch)
+
+
+def do_setup(o: Opts) -> int:
+    from .setup import install
+
+    for path in install(_host()):
+        _log(f"installed {path}")
+    _log("warlockd.service is running")
+    return 0
+
+
 ACTIONS: dict[str, Callable[[Opts], int]] = {
+    "setup": do_setup,
+    "get-metrics": do_get_metrics,
+    "metrics": do_metrics,
+    "events": do_events,
+    "dashboard": do_dashboard,
     "check-update": do_check_update,
     "update": do_update,
     "create": do_create,

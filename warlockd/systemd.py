@@ -58,6 +58,10 @@ class Systemd(Protocol):
     def enable(self, units: Sequence[str]) -> None: ...
     def disable(self, units: Sequence[str]) -> None: ...
     def reset_failed(self, unit: str) -> None: ...
+    def enqueue_start(self, unit: str) -> None:
+        """Queue a start job without waiting for it."""
+        ...
+
     def states(self, pattern: str) -> dict[str, UnitState]:
         """Load/active/sub of every loaded unit matching a glob, in one round trip."""
         ...
@@ -166,6 +170,8 @@ class PystemdSystemd:
                 msg.process_reply(False)
                 _id, job, _unit, result = msg.body
                 jobs[job] = result
+                while len(jobs) > 256:  # a long-lived daemon sees every job of the host
+                    jobs.pop(next(iter(jobs)))
 
             # pystemd keeps only a borrowed pointer to the callback: we hold the reference.
             self._callback = on_job_removed
@@ -213,6 +219,9 @@ class PystemdSystemd:
 
     def disable(self, units: Sequence[str]) -> None:
         self._manager(b"DisableUnitFiles", b"asb", [u.encode() for u in units], False)
+
+    def enqueue_start(self, unit: str) -> None:
+        self._manager(b"StartUnit", b"ss", unit.encode(), b"replace")
 
     def reset_failed(self, unit: str) -> None:
         with contextlib.suppress(NotFound):  # not loaded: nothing to reset

@@ -74,6 +74,9 @@ class MemorySystemd:
         self._check("stop", unit)
         self._set(unit, active="inactive", sub="dead", main_pid=0, since=0.0)
 
+    def enqueue_start(self, unit: str) -> None:
+        self.start(unit, 0.0)
+
     def restart(self, unit: str, timeout: float) -> None:
         self.stop(unit, timeout)
         self.start(unit, timeout)

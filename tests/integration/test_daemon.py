@@ -1,0 +1,163 @@
+"""warlockd.service on a real systemd: watching, events, cache, D-Bus API, recovery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness.container import SystemdContainer, wait_for
+from tests.integration.test_instances import create, manage, show
+
+PROM = "/var/lib/prometheus/node-exporter"
+
+
+@pytest.fixture(scope="module")
+def ct(systemd_available: None) -> Iterator[SystemdContainer]:
+    with SystemdContainer() as booted:
+        booted.run(["mkdir", "-p", PROM, "/etc/warlock"])
+        # a fast cadence so the test sees samples and crash retries quickly
+        config = "interval = 1\ncrash_retry_base = 2\ncrash_retry_max = 4\n"
+        booted.run(["bash", "-c", f"printf '{config}' > /etc/warlock/warlockd.toml"])
+        manage(booted, "setup")
+        yield booted
+
+
+def events(ct: SystemdContainer, instance_id: str) -> list[dict[str, Any]]:
+    out = manage(ct, "events", "--instance", instance_id, "--since", "1h", "--json").stdout
+    rows: list[dict[str, Any]] = json.loads(out)
+    return rows
+
+
+def kinds(ct: SystemdContainer, instance_id: str) -> list[str]:
+    return [e["kind"] for e in events(ct, instance_id)]
+
+
+def test_the_daemon_is_ready_and_counts_instances_in_its_status(ct: SystemdContainer) -> None:
+    assert ct.systemctl("is-active", "warlockd").stdout.strip() == "active"
+    assert ct.systemctl("is-enabled", "warlockd").stdout.strip() == "enabled"
+    inst = create(ct, "--instance-name", "Watched")
+    manage(ct, "--instance", inst["id"], "--start")
+    wait_for(
+        lambda: "1 running" in show(ct, "warlockd", "StatusText")["StatusText"],
+        timeout=15,
+        message="STATUS= counts the running instance",
+    )
+    wait_for(lambda: "started" in kinds(ct, inst["id"]), timeout=15, message="a started event")
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_a_crash_is_an_event_and_metrics_come_from_the_cache(ct: SystemdContainer) -> None:
+    inst = create(ct, "--instance-name", "Crashy")
+    manage(ct, "--instance", inst["id"], "--start")
+    manage(ct, "--instance", inst["id"], "--cmd", "join 4")
+
+    def cached() -> dict[str, Any]:
+        out = manage(ct, "--instance", inst["id"], "--get-metrics").stdout
+        data: dict[str, Any] = json.loads(out)[f"game@{inst['id']}.service"]
+        return data
+
+    wait_for(
+        lambda: cached()["source"] == "cache" and cached()["player_count"] == 4,
+        timeout=20,
+        message="players in the cache",
+    )
+    m = cached()
+    assert m["instance_id"] == inst["id"] and m["status"] == "running"
+    assert m["memory_usage"].endswith("MB")  # psutil: no cgroup accounting in the container
+    manage(ct, "--instance", inst["id"], "--cmd", "crash")
+    wait_for(
+        lambda: {"crashed", "restarted"} <= set(kinds(ct, inst["id"])),
+        timeout=30,
+        message="crashed and restarted events",
+    )
+    prom = ct.run(["cat", f"{PROM}/warlockd.prom"]).stdout
+    assert f'instance_id="{inst["id"]}"' in prom and "warlock_instance_up" in prom
+    history = json.loads(manage(ct, "metrics", "--instance", inst["id"], "--json").stdout)
+    assert history and all(r["instance_id"] == inst["id"] for r in history)
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_the_dbus_api_lists_and_starts_instances(ct: SystemdContainer) -> None:
+    inst = create(ct, "--instance-name", "Bus")
+    call = [
+        "busctl",
+        "--json=short",
+        "call",
+        "org.warlock.Manager1",
+        "/org/warlock/Manager1",
+        "org.warlock.Manager1",
+    ]
+    wait_for(
+        lambda: inst["id"] in ct.run([*call, "ListInstances"]).stdout,
+        timeout=15,
+        message="the daemon picked up the new instance",
+    )
+    ct.run([*call, "Start", "s", inst["id"]], timeout=60)
+    assert ct.systemctl("is-active", f"game@{inst['id']}.service").stdout.strip() == "active"
+    got = json.loads(ct.run([*call, "GetInstance", "s", inst["id"]]).stdout)
+    assert json.loads(got["data"][0])["id"] == inst["id"]
+    bad = ct.run([*call, "Start", "s", "../etc"], check=False)
+    assert bad.returncode != 0 and "invalid instance id" in bad.stderr
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_sigkill_mid_work_loses_nothing_and_what_happened_meanwhile_is_recorded(
+    ct: SystemdContainer,
+) -> None:
+    inst = create(ct, "--instance-name", "Survivor")
+    unit = f"game@{inst['id']}.service"
+    manage(ct, "--instance", inst["id"], "--start")
+    wait_for(lambda: "started" in kinds(ct, inst["id"]), timeout=15, message="started event")
+    game_pid = show(ct, unit, "MainPID")["MainPID"]
+    daemon_pid = show(ct, "warlockd", "MainPID")["MainPID"]
+    ct.run(["systemctl", "mask", "--runtime", "warlockd"])  # keep it down for a moment
+    ct.run(["kill", "-9", daemon_pid])
+    manage(ct, "--instance", inst["id"], "--stop")  # while warlockd is down
+    ct.run(["systemctl", "unmask", "--runtime", "warlockd"])
+    ct.run(["systemctl", "start", "warlockd"])
+    wait_for(
+        lambda: any("while warlockd was down" in e["message"] for e in events(ct, inst["id"])),
+        timeout=20,
+        message="the stop is recovered from systemd's state",
+    )
+    check = (
+        "import sqlite3; db = sqlite3.connect('/var/lib/warlock/warlock.db');"
+        " print(db.execute('PRAGMA integrity_check').fetchone()[0])"
+    )
+    assert ct.run(["/usr/bin/python3", "-c", check]).stdout.strip() == "ok"
+    # restarting the daemon never touches a running game
+    manage(ct, "--instance", inst["id"], "--start")
+    game_pid = show(ct, unit, "MainPID")["MainPID"]
+    ct.run(["systemctl", "restart", "warlockd"])
+    assert show(ct, unit, "MainPID")["MainPID"] == game_pid
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_a_crash_loop_is_retried_later_with_growing_delays(ct: SystemdContainer) -> None:
+    inst = create(ct, "--instance-name", "Looper", "--env", "TICK_RATE=0")
+    unit = f"game@{inst['id']}.service"
+    manage(ct, "--instance", inst["id"], "--start", check=False)
+    wait_for(
+        lambda: sum("after a crash loop" in e["message"] for e in events(ct, inst["id"])) >= 2,
+        timeout=120,
+        interval=1,
+        message="two retries by warlockd",
+    )
+    assert "Start request repeated too quickly" in ct.run(["journalctl", "-u", unit]).stdout
+    loop = [e for e in events(ct, inst["id"]) if "retrying in" in e["message"]]
+    delays = [int(e["message"].split("retrying in ")[1].split(" s")[0]) for e in loop]
+    assert delays[:2] == [2, 4], delays
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_dashboard_json_shows_every_instance_crashed_first(ct: SystemdContainer) -> None:
+    a = create(ct, "--instance-name", "Alpha")
+    manage(ct, "--instance", a["id"], "--start")
+    rows = json.loads(manage(ct, "dashboard", "--json").stdout)
+    assert any(r["id"] == a["id"] and r["status"] == "running" for r in rows)
+    text = manage(ct, "dashboard").stdout
+    assert "Alpha" in text and "running" in text
+    manage(ct, "--instance", a["id"], "--delete", "--yes", "--purge")

@@ -1,0 +1,151 @@
+"""The daemon's settings, /etc/warlock/warlockd.toml (documented in etc/warlockd.toml).
+
+A missing file means the defaults. A file with mistakes is refused whole, with every
+mistake named (file, key, what was expected) in one message, as manifests are.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput, WarlockError
+from .model import validate_id
+from .store import EVENT_KINDS
+from .webhooks import KINDS as HOOK_KINDS
+from .webhooks import Webhook, valid_url
+
+DEFAULT_PATH = Path("/etc/warlock/warlockd.toml")
+
+
+@dataclass(frozen=True)
+class Config:
+    interval: float = 10
+    disk_interval: float = 300
+    raw_hours: int = 24
+    minute_days: int = 7
+    hour_days: int = 90
+    max_db_mb: int = 256
+    crash_retry_base: float = 60
+    crash_retry_max: float = 3600
+    prometheus_dir: Path | None = Path("/var/lib/prometheus/node-exporter")
+    webhooks: tuple[Webhook, ...] = ()
+
+    @property
+    def max_db_bytes(self) -> int:
+        return self.max_db_mb * 1024 * 1024
+
+
+# key: (type, expectation, check); ints are accepted where seconds may be fractional.
+_NUMBERS: dict[str, tuple[type, str, Any]] = {
+    "interval": (float, "seconds 1..3600", lambda v: 1 <= v <= 3600),
+    "disk_interval": (float, "seconds 10..86400", lambda v: 10 <= v <= 86400),
+    "raw_hours": (int, "hours 1..168", lambda v: 1 <= v <= 168),
+    "minute_days": (int, "days 1..365", lambda v: 1 <= v <= 365),
+    "hour_days": (int, "days 1..3650", lambda v: 1 <= v <= 3650),
+    "max_db_mb": (int, "megabytes 1..1048576", lambda v: 1 <= v <= 1 << 20),
+    "crash_retry_base": (float, "seconds 1..86400", lambda v: 1 <= v <= 86400),
+    "crash_retry_max": (float, "seconds 1..604800", lambda v: 1 <= v <= 604800),
+}
+_HOOK_KEYS = ("url", "kind", "instances", "events")
+
+
+class _Checker:
+    """Collects every problem of the file, so the admin fixes them in one pass."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.errors: list[str] = []
+
+    def bad(self, key: str, expected: str) -> None:
+        self.errors.append(f"{self.path}: {key}: expected {expected}")
+
+    def number(self, data: dict[str, Any], key: str) -> Any:
+        kind, expected, check = _NUMBERS[key]
+        value = data[key]
+        ok_type = (int, float) if kind is float else (int,)
+        if isinstance(value, bool) or not isinstance(value, ok_type) or not check(value):
+            self.bad(key, f"{expected}, got {value!r}")
+            return None
+        return kind(value)
+
+
+def _is_id(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and validate_id(value) == value
+    except InvalidInput:
+        return False
+
+
+def _strings(value: Any, ok: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and ok(v) for v in value)
+
+
+def _webhook(c: _Checker, where: str, t: Any) -> Webhook | None:
+    if not isinstance(t, dict):
+        c.bad(where, "a [[webhooks]] table")
+        return None
+    for extra in sorted(set(t) - set(_HOOK_KEYS)):
+        c.bad(f"{where}.{extra}", f"one of the keys {', '.join(_HOOK_KEYS)} (unknown key)")
+    errors = len(c.errors)
+    url, kind = t.get("url"), t.get("kind", "json")
+    instances, events = t.get("instances", []), t.get("events", [])
+    if not isinstance(url, str) or not valid_url(url):
+        c.bad(f"{where}.url", "an http:// or https:// URL" + ("" if url else " (missing)"))
+    if kind not in HOOK_KINDS:
+        c.bad(f"{where}.kind", f"one of {', '.join(HOOK_KINDS)}, got {kind!r}")
+    if not _strings(instances, _is_id):
+        c.bad(f"{where}.instances", "a list of instance ids (lowercase UUIDs or 'default')")
+    if not _strings(events, lambda v: v in EVENT_KINDS):
+        c.bad(f"{where}.events", f"a list of event kinds among {', '.join(EVENT_KINDS)}")
+    if len(c.errors) > errors:
+        return None
+    return Webhook(str(url), str(kind), frozenset(instances), frozenset(events))
+
+
+def parse(path: Path, data: dict[str, Any]) -> Config:
+    c = _Checker(path)
+    known = {f.name for f in fields(Config)}
+    for extra in sorted(set(data) - known):
+        c.bad(extra, f"one of the keys {', '.join(sorted(known))} (unknown key)")
+    values: dict[str, Any] = {}
+    for key in _NUMBERS:
+        if key in data and (value := c.number(data, key)) is not None:
+            values[key] = value
+    if "prometheus_dir" in data:
+        pdir = data["prometheus_dir"]
+        if not isinstance(pdir, str) or (pdir and not pdir.startswith("/")):
+            c.bad("prometheus_dir", f'an absolute path, or "" to turn it off, got {pdir!r}')
+        else:
+            values["prometheus_dir"] = Path(pdir) if pdir else None
+    hooks = data.get("webhooks", [])
+    if not isinstance(hooks, list):
+        c.bad("webhooks", "[[webhooks]] tables")
+        hooks = []
+    found = [_webhook(c, f"webhooks[{i}]", t) for i, t in enumerate(hooks)]
+    values["webhooks"] = tuple(h for h in found if h is not None)
+    config = Config(**values)
+    if config.crash_retry_max < config.crash_retry_base:
+        c.bad("crash_retry_max", f"at least crash_retry_base ({config.crash_retry_base:g})")
+    if config.disk_interval < config.interval:
+        c.bad("disk_interval", f"at least interval ({config.interval:g})")
+    if c.errors:
+        raise InvalidInput(f"{len(c.errors)} problem(s) in {path}:\n  " + "\n  ".join(c.errors))
+    return config
+
+
+def load(path: Path = DEFAULT_PATH) -> Config:
+    """The settings in `path`; the defaults when it does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise WarlockError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInput(f"{path}: not valid TOML: {exc}") from exc
+    return parse(path, data)

@@ -1,0 +1,138 @@
+"""Per-instance resource use: systemd's cgroup accounting where the kernel gives it, else
+psutil over the unit's processes (cgroup v1 hosts, and the test container)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import procs
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_percent: float | None
+    memory_bytes: int | None
+    tasks: int | None
+    source: str  # "cgroup" or "psutil"
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cpu_usec(cgroup: Path) -> int | None:
+    try:
+        for line in (cgroup / "cpu.stat").read_text().splitlines():
+            if line.startswith("usage_usec "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class Sampler:
+    """Keeps what CPU percentages need between two samples: the last counters per unit."""
+
+    def __init__(self, cgroup_root: Path | None = None) -> None:
+        self.root = cgroup_root or Path(procs._cgroup_root())
+        self._last_cpu: dict[str, tuple[float, int]] = {}  # unit -> (monotonic, usage usec)
+        self._procs: dict[int, Any] = {}  # pid -> psutil.Process, for cpu_percent deltas
+
+    def cgroup_dir(self, unit: str) -> Path:
+        return self.root / "system.slice" / "system-game.slice" / unit
+
+    def usage(self, unit: str) -> Usage:
+        cgroup = self.cgroup_dir(unit)
+        memory = _read_int(cgroup / "memory.current")
+        if memory is not None:  # cgroup v2 with the memory controller: the kernel's own count
+            return Usage(
+                self._cpu(unit, _cpu_usec(cgroup)),
+                memory,
+                _read_int(cgroup / "pids.current"),
+                "cgroup",
+            )
+        return self._psutil(procs.unit_pids(unit))
+
+    def _cpu(self, unit: str, usec: int | None) -> float | None:
+        if usec is None:
+            return None
+        now = time.monotonic()
+        last = self._last_cpu.get(unit)
+        self._last_cpu[unit] = (now, usec)
+        if last is None or now <= last[0]:
+            return None  # the first sample has nothing to compare with
+        return round((usec - last[1]) / 1e6 / (now - last[0]) * 100, 1)
+
+    def _psutil(self, pids: list[int]) -> Usage:
+        import psutil
+
+        if not pids:
+            return Usage(None, None, None, "psutil")
+        rss, cpu, threads, fresh = 0, 0.0, 0, False
+        for pid in pids:
+            proc = self._procs.get(pid)
+            try:
+                if proc is None:
+                    proc = self._procs[pid] = psutil.Process(pid)
+                    proc.cpu_percent(None)  # primes it: the next call measures since now
+                    fresh = True
+                else:
+                    cpu += proc.cpu_percent(None)
+                rss += proc.memory_info().rss
+                threads += proc.num_threads()
+            except psutil.Error:
+                self._procs.pop(pid, None)
+        return Usage(None if fresh else round(cpu, 1), rss, threads, "psutil")
+
+    def forget(self, live_pids: set[int]) -> None:
+        """Drop what belongs to processes that are gone (called once per sampling round)."""
+        for pid in set(self._procs) - live_pids:
+            del self._procs[pid]
+
+
+def disk_usage(path: str) -> int:
+    """Bytes allocated under a directory, not following links (what `du -s` says)."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            entries = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += st.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+    return total
+
+
+def players(status_text: str) -> tuple[int, int] | None:
+    """The runner's `STATUS=players 3/16`, as (3, 16)."""
+    if not status_text.startswith("players "):
+        return None
+    try:
+        count, _, most = status_text.split()[1].partition("/")
+        return int(count), int(most)
+    except (IndexError, ValueError):
+        return None
+
+
+def human_bytes(n: int | None) -> str:
+    """Warlock's `memory_usage` format: "512 MB", "9.79 GB", or "N/A"."""
+    if n is None:
+        return "N/A"
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.2f} GB"
+    return f"{n / (1 << 20):.0f} MB"
