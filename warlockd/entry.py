@@ -1,9 +1,10 @@
 """The console entry point (manage.py, warlock): the panels' hot paths without the framework.
 
-Warlock panels poll `--get-services` for every instance every minute and start, stop and
-restart instances over SSH. Importing typer and building its command tree costs more
-than those answers, so these commands, spelled plainly (`--instance X --start`,
-`start --instance X`), run straight from commands.py; everything else goes through cli.py.
+Warlock panels poll `--get-services` and `--get-metrics` for every instance every minute
+and start, stop and restart instances over SSH. Importing typer and building its command
+tree costs more than those answers, so these commands, spelled plainly (`--instance X
+--start`, `start --instance X`), run straight from commands.py; everything else goes
+through cli.py.
 tests/unit/test_cli.py checks both paths answer alike.
 """
 
@@ -11,7 +12,7 @@ import sys
 
 _FAST = {
     spelling: verb
-    for verb in ("get-services", "start", "stop", "restart")
+    for verb in ("get-services", "get-metrics", "start", "stop", "restart")
     for spelling in (verb, f"--{verb}")
 }
 _VALUED = {"--instance": "instance", "-i": "instance", "--service": "service"}
