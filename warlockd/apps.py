@@ -48,7 +48,8 @@ class PortSpec:
 
 @dataclass(frozen=True)
 class Stop:
-    command: str | None = None  # a console command that saves and quits
+    command: str | None = None  # a command that saves and quits
+    via: str = "console"  # where the command goes: the game's stdin, or its [rcon]
     signal: str = "SIGTERM"
     timeout: int = 60
 
@@ -122,9 +123,15 @@ class _Checker:
         self.errors.append(f"{self.path}: {key}: expected {expected}")
 
     def get(
-        self, data: dict[str, Any], key: str, kind: type, expected: str, where: str = "",
-        default: Any = ..., check: Any = None,
-    ) -> Any:  # fmt: skip
+        self,
+        data: dict[str, Any],
+        key: str,
+        kind: type,
+        expected: str,
+        where: str = "",
+        default: Any = ...,
+        check: Any = None,
+    ) -> Any:
         """data[key] if it has the right type (and passes `check`), else record why."""
         name = f"{where}{key}"
         if key not in data:
@@ -164,13 +171,29 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> App:
     guid = c.get(data, "guid", str, "a lowercase UUID", check=_is_guid)
     slug = c.get(data, "slug", str, "a slug of a-z, 0-9 and -", check=_SLUG_RE.fullmatch)
     title = c.get(data, "title", str, "a title")
-    max_players = c.get(data, "max_players", int, "an integer 1..10000", default=16,
-                        check=lambda v: 1 <= v <= 10_000)  # fmt: skip
+    max_players = c.get(
+        data,
+        "max_players",
+        int,
+        "an integer 1..10000",
+        default=16,
+        check=lambda v: 1 <= v <= 10_000,
+    )
     run = c.table(data, "run")
-    command = c.get(run, "command", list, "a non-empty list of strings", "run.",
-                    check=lambda v: v and _strings(v)) or []  # fmt: skip
-    start_timeout = c.get(run, "start_timeout", int, "seconds 1..3600", "run.", 90,
-                          lambda v: 1 <= v <= 3600)  # fmt: skip
+    command = (
+        c.get(
+            run,
+            "command",
+            list,
+            "a non-empty list of strings",
+            "run.",
+            check=lambda v: v and _strings(v),
+        )
+        or []
+    )
+    start_timeout = c.get(
+        run, "start_timeout", int, "seconds 1..3600", "run.", 90, lambda v: 1 <= v <= 3600
+    )
     env = c.table(data, "env")
     if not all(isinstance(v, str) and _ENV_RE.fullmatch(k) for k, v in env.items()):
         c.bad("env", 'a table of NAME = "value" strings')
@@ -178,12 +201,27 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> App:
     ports = _parse_ports(c, data.get("ports"))
     keys = {p.key for p in ports}
     query = c.table(data, "query")
-    protocol = c.get(query, "protocol", str, f"one of {', '.join(QUERY_PROTOCOLS)}", "query.",
-                     "none", lambda v: v in QUERY_PROTOCOLS)  # fmt: skip
-    query_port = c.get(query, "port", str, "the key of a declared port", "query.", None,
-                       lambda v: v in keys)  # fmt: skip
-    watchdog = c.get(run, "watchdog", int, "seconds 0..3600", "run.",
-                     30 if protocol != "none" else 0, lambda v: 0 <= v <= 3600)  # fmt: skip
+    protocol = c.get(
+        query,
+        "protocol",
+        str,
+        f"one of {', '.join(QUERY_PROTOCOLS)}",
+        "query.",
+        "none",
+        lambda v: v in QUERY_PROTOCOLS,
+    )
+    query_port = c.get(
+        query, "port", str, "the key of a declared port", "query.", None, lambda v: v in keys
+    )
+    watchdog = c.get(
+        run,
+        "watchdog",
+        int,
+        "seconds 0..3600",
+        "run.",
+        30 if protocol != "none" else 0,
+        lambda v: 0 <= v <= 3600,
+    )
     if watchdog and protocol == "none":
         c.bad("run.watchdog", "0 without a [query] protocol (a frozen server keeps its ports)")
     secrets = c.table(data, "secrets")
@@ -193,17 +231,48 @@ def parse_manifest(path: Path, data: dict[str, Any]) -> App:
         c.bad("secrets", "a table of name = length (8..64)")
         secrets = {}
     app = App(
-        guid=guid, slug=slug, title=title, command=tuple(command), ports=ports, manifest=path,
-        install=_parse_install(c, c.table(data, "install")), max_players=max_players,
-        start_timeout=start_timeout, watchdog=watchdog, stop=_parse_stop(c, c.table(data, "stop")),
-        env=dict(env), query=protocol, query_port=query_port or (ports[0].key if ports else None),
-        rcon=_parse_rcon(c, data, keys), secrets=dict(secrets),
-        saves=tuple(c.get(data, "saves", list, "a list of relative paths", "", [],
-                          lambda v: _strings(v) and all(map(_relative, v)))),
-        writable=tuple(c.get(data, "writable", list, "a list of relative paths", "", [],
-                             lambda v: _strings(v) and all(map(_relative, v)))),
+        guid=guid,
+        slug=slug,
+        title=title,
+        command=tuple(command),
+        ports=ports,
+        manifest=path,
+        install=_parse_install(c, c.table(data, "install")),
+        max_players=max_players,
+        start_timeout=start_timeout,
+        watchdog=watchdog,
+        stop=_parse_stop(c, c.table(data, "stop")),
+        env=dict(env),
+        query=protocol,
+        query_port=query_port or (ports[0].key if ports else None),
+        rcon=_parse_rcon(c, data, keys),
+        secrets=dict(secrets),
+        saves=tuple(
+            c.get(
+                data,
+                "saves",
+                list,
+                "a list of relative paths",
+                "",
+                [],
+                lambda v: _strings(v) and all(map(_relative, v)),
+            )
+        ),
+        writable=tuple(
+            c.get(
+                data,
+                "writable",
+                list,
+                "a list of relative paths",
+                "",
+                [],
+                lambda v: _strings(v) and all(map(_relative, v)),
+            )
+        ),
         configs=_parse_configs(c, data.get("config", [])),
-    )  # fmt: skip
+    )
+    if app.stop.via == "rcon" and (app.rcon is None or not app.stop.command):
+        c.bad("stop.via", "console unless the manifest has [rcon] and a stop.command")
     if c.errors:
         raise InvalidInput(f"{len(c.errors)} problem(s) in {path}:\n  " + "\n  ".join(c.errors))
     return app
@@ -219,26 +288,42 @@ def _is_guid(value: str) -> bool:
 
 def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
     w = "install."
-    source = c.get(t, "source", str, f"one of {', '.join(SOURCES)}", w, "bundled",
-                   lambda v: v in SOURCES)  # fmt: skip
+    source = c.get(
+        t, "source", str, f"one of {', '.join(SOURCES)}", w, "bundled", lambda v: v in SOURCES
+    )
     if source == "apt":
-        packages = c.get(t, "packages", list, "a list of Debian package names", w,
-                         check=_package_list)  # fmt: skip
+        packages = c.get(
+            t, "packages", list, "a list of Debian package names", w, check=_package_list
+        )
         return InstallSpec("apt", packages=tuple(packages or ()))
     if source == "steamcmd":
         app_id = c.get(t, "app_id", int, "a Steam app id", w, check=lambda v: v > 0)
         branch = c.get(t, "branch", str, "a branch name", w, "public", _KEY_RE.fullmatch)
         login = c.get(t, "login", str, "a Steam login", w, "anonymous")
-        platform = c.get(t, "platform", str, "windows or linux", w, None,
-                         lambda v: v in ("windows", "linux"))  # fmt: skip
+        platform = c.get(
+            t, "platform", str, "windows or linux", w, None, lambda v: v in ("windows", "linux")
+        )
         return InstallSpec("steamcmd", app_id=app_id, branch=branch, login=login, platform=platform)
     if source == "archive":
-        url = c.get(t, "url", str, "an https:// or file:// URL", w,
-                    check=lambda v: v.startswith(("https://", "http://", "file://")))  # fmt: skip
+        url = c.get(
+            t,
+            "url",
+            str,
+            "an https:// or file:// URL",
+            w,
+            check=lambda v: v.startswith(("https://", "http://", "file://")),
+        )
         sha256 = c.get(t, "sha256", str, "64 lowercase hex digits", w, check=_SHA_RE.fullmatch)
         strip = c.get(t, "strip_components", int, "0..5", w, 0, lambda v: 0 <= v <= 5)
-        filename = c.get(t, "filename", str, "a plain file name such as server.jar", w, None,
-                         FILENAME_RE.fullmatch)  # fmt: skip
+        filename = c.get(
+            t,
+            "filename",
+            str,
+            "a plain file name such as server.jar",
+            w,
+            None,
+            FILENAME_RE.fullmatch,
+        )
         if filename and strip:
             c.bad(w + "strip_components", "0 with install.filename (the file is not unpacked)")
         return InstallSpec(
@@ -250,10 +335,20 @@ def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
 def _parse_stop(c: _Checker, t: dict[str, Any]) -> Stop:
     return Stop(
         command=c.get(t, "command", str, "a console command", "stop.", None, str.isprintable),
-        signal=c.get(t, "signal", str, "a signal name such as SIGINT", "stop.", "SIGTERM",
-                     lambda v: v in signal.Signals.__members__),
+        via=c.get(
+            t, "via", str, "console or rcon", "stop.", "console", lambda v: v in ("console", "rcon")
+        ),
+        signal=c.get(
+            t,
+            "signal",
+            str,
+            "a signal name such as SIGINT",
+            "stop.",
+            "SIGTERM",
+            lambda v: v in signal.Signals.__members__,
+        ),
         timeout=c.get(t, "timeout", int, "seconds 1..3600", "stop.", 60, lambda v: 1 <= v <= 3600),
-    )  # fmt: skip
+    )
 
 
 def _parse_rcon(c: _Checker, data: dict[str, Any], keys: set[str]) -> Rcon | None:
@@ -279,8 +374,14 @@ def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
             c.bad(f"ports[{i}]", "a table")
             continue
         key = c.get(p, "key", str, "a key of a-z, 0-9 and _", w, check=_KEY_RE.fullmatch)
-        proto = c.get(p, "protocol", str, "tcp, udp or both", w,
-                      check=lambda v: v in Protocol.__members__.values())  # fmt: skip
+        proto = c.get(
+            p,
+            "protocol",
+            str,
+            "tcp, udp or both",
+            w,
+            check=lambda v: v in Protocol.__members__.values(),
+        )
         default = c.get(
             p, "default", int, "a port 1024..65535", w, check=lambda v: 1024 <= v <= 65535
         )
@@ -305,10 +406,23 @@ def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
             continue
         option = c.get(t, "option", str, "a name", w)
         key = c.get(t, "key", str, "a key", w)
-        fmt = c.get(t, "format", str, f"one of {', '.join(CONFIG_FORMATS)}", w,
-                    check=lambda v: v in CONFIG_FORMATS)  # fmt: skip
-        kind = c.get(t, "type", str, f"one of {', '.join(CONFIG_TYPES)}", w, "str",
-                     lambda v: v in CONFIG_TYPES)  # fmt: skip
+        fmt = c.get(
+            t,
+            "format",
+            str,
+            f"one of {', '.join(CONFIG_FORMATS)}",
+            w,
+            check=lambda v: v in CONFIG_FORMATS,
+        )
+        kind = c.get(
+            t,
+            "type",
+            str,
+            f"one of {', '.join(CONFIG_TYPES)}",
+            w,
+            "str",
+            lambda v: v in CONFIG_TYPES,
+        )
         file = c.get(
             t, "file", str, "a path relative to the instance directory", w, None, _relative
         )
@@ -316,12 +430,20 @@ def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
             c.bad(w + "file", f"a file for format {fmt}")
         options = c.get(t, "options", list, "a list of allowed values", w, [])
         if None not in (option, key, fmt):
-            out.append(ConfigOption(
-                option=option, key=key, format=fmt, type=kind, file=file,
-                section=c.get(t, "section", str, "a section name", w, None),
-                default=t.get("default"), help=c.get(t, "help", str, "a help text", w, ""),
-                options=tuple(options), group=c.get(t, "group", str, "a group name", w, ""),
-            ))  # fmt: skip
+            out.append(
+                ConfigOption(
+                    option=option,
+                    key=key,
+                    format=fmt,
+                    type=kind,
+                    file=file,
+                    section=c.get(t, "section", str, "a section name", w, None),
+                    default=t.get("default"),
+                    help=c.get(t, "help", str, "a help text", w, ""),
+                    options=tuple(options),
+                    group=c.get(t, "group", str, "a group name", w, ""),
+                )
+            )
     if len({o.option for o in out}) != len(out):
         c.bad("config", "distinct option names")
     return tuple(out)

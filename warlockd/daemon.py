@@ -51,6 +51,7 @@ class Tracked:
     retries: int = 0
     retry_at: float | None = None
     failed_at: float | None = None  # when systemd last said "failed" (may be on its way back)
+    running_since: float | None = None
     disk: int | None = None
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -156,11 +157,16 @@ class Daemon:
             t.failed_at = t.failed_at or time.monotonic()
         else:
             t.failed_at = None
+        if t.live.status == Status.RUNNING and before.status != Status.RUNNING:
+            t.running_since = time.monotonic()
 
     def retry_crashed(self) -> None:
         """systemd gave up on a crash loop: try again later, waiting longer each time."""
         now = time.monotonic()
         for t in self.tracked.values():
+            healthy = t.live.status == Status.RUNNING and now - (t.running_since or now) > 600
+            if healthy and t.retries:
+                t.retries = 0  # ten minutes up: a later crash loop starts the back-off over
             if t.failed_at is None:
                 t.retry_at = None  # running again, or stopped by someone: no retry
                 continue
@@ -190,7 +196,7 @@ class Daemon:
             running = t.live.status == Status.RUNNING
             usage = self.sampler.usage(t.inst.unit) if running else None
             if running:
-                seen_pids.update(metrics_pids(t.inst.unit))
+                seen_pids.update(self.sampler.pids(t.inst.unit))
             if disk:
                 t.disk = metrics.disk_usage(t.inst.path)
             counts = metrics.players(t.live.status_text)
@@ -407,12 +413,6 @@ class Daemon:
             except WarlockError:
                 time.sleep(min(1.0 + attempt, 5.0))
         raise WarlockError("cannot reach systemd again")
-
-
-def metrics_pids(unit: str) -> list[int]:
-    from . import procs
-
-    return procs.unit_pids(unit)
 
 
 def metrics_since(unit: str) -> float:

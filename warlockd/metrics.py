@@ -58,7 +58,14 @@ class Sampler:
                 _read_int(cgroup / "pids.current"),
                 "cgroup",
             )
-        return self._psutil(procs.unit_pids(unit))
+        return self._psutil(self.pids(unit))
+
+    def pids(self, unit: str) -> list[int]:
+        """The unit's processes, from cgroup.procs under this sampler's root."""
+        try:
+            return [int(p) for p in (self.cgroup_dir(unit) / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
 
     def _cpu(self, unit: str, usec: int | None) -> float | None:
         if usec is None:

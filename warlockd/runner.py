@@ -58,6 +58,7 @@ class Options:
     ports: tuple[tuple[str, int], ...] = ()  # (tcp|udp, port) that must be bound
     console: str | None = None
     stop_command: str | None = None
+    stop_rcon: tuple[str, int] | None = None  # send the stop command over rcon: (protocol, port)
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 30.0
     start_timeout: float = 90.0
@@ -83,6 +84,9 @@ def parse(argv: list[str]) -> Options:
             opts.console = value
         elif flag == "--stop-command":
             opts.stop_command = value
+        elif flag == "--stop-rcon":
+            proto, _, port = value.partition(":")
+            opts.stop_rcon = (proto, int(port))
         elif flag == "--stop-signal":
             opts.stop_signal = signal.Signals[value if value.startswith("SIG") else "SIG" + value]
         elif flag == "--stop-timeout":
@@ -185,6 +189,24 @@ class Runner:
         except BrokenPipeError:
             log("console: the game closed its input; line dropped")
 
+    def send_rcon(self, command: str) -> None:
+        """Games without a console on stdin (Rust, ARK) save and quit over their rcon."""
+        assert self.opts.stop_rcon is not None
+        protocol, port = self.opts.stop_rcon
+        password = os.environ.get("WARLOCK_RCON_PASSWORD", "")
+        try:
+            if protocol == "quake3":
+                from .protocols.quake3 import rcon
+
+                rcon("127.0.0.1", port, password, command)
+            else:
+                from .protocols.source_rcon import SourceRcon
+
+                with SourceRcon("127.0.0.1", port, password) as client:
+                    client.command(command)
+        except (OSError, ValueError) as e:  # RconError is an OSError: fall back to the signal
+            log(f"stopping: rcon failed ({e}); the signal follows")
+
     def on_signal(self, signum: int, frame: object) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
             self.stopping = True
@@ -215,7 +237,10 @@ class Runner:
         left = self.opts.stop_timeout
         if self.opts.stop_command:
             log(f"stopping: sending {self.opts.stop_command!r}")
-            self.send(self.opts.stop_command)
+            if self.opts.stop_rcon:
+                self.send_rcon(self.opts.stop_command)
+            else:
+                self.send(self.opts.stop_command)
             waited = time.monotonic()
             code = self.wait_exit(left * 0.7)
             if code is not None:

@@ -102,6 +102,10 @@ def environment(inst: Instance, app: App, install_path: Path) -> dict[str, str]:
         if spec.env:
             env[spec.env] = str(inst.ports[spec.key])
     env.update(render_values(app.env, ctx))
+    if app.rcon:  # for the runner's stop over rcon (not on its command line, where ps shows it)
+        env["WARLOCK_RCON_PASSWORD"] = render_values({"rcon.password": app.rcon.password}, ctx)[
+            "rcon.password"
+        ]
     env.update(inst.env)  # the admin's overrides win
     return env
 
@@ -121,6 +125,8 @@ def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
         argv += ["--ports", ",".join(bound)]
     if app.stop.command:
         argv += ["--stop-command", app.stop.command]
+    if app.stop.via == "rcon" and app.rcon:  # the password comes in WARLOCK_RCON_PASSWORD
+        argv += ["--stop-rcon", f"{app.rcon.protocol}:{inst.ports[app.rcon.port]}"]
     return [*argv, "--", *game]
 
 

@@ -72,6 +72,8 @@ def _why(live: Live) -> str:
         "timeout": "did not become ready in time",
         "oom-kill": "ran out of memory",
         "start-limit-hit": "gave up after repeated failures",
+        # systemd resets Result= when it starts the unit again: a restart seen late
+        "success": "stopped unexpectedly (the cause was not seen)",
     }.get(live.result, f"failed ({live.result})")
 
 

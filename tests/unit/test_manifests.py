@@ -7,6 +7,7 @@ Warlock's installers, the games' own code and docs); a wrong edit to a manifest 
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 
 from tests.unit.support import ID_A, INSTALLERS, TEMPLATES
 from warlockd import units
-from warlockd.apps import App, Protocol, load_manifest
+from warlockd.apps import App, Protocol, load_manifest, parse_manifest
+from warlockd.errors import InvalidInput
 from warlockd.model import Instance
 
 MANIFESTS = sorted(INSTALLERS.glob("*.toml"))
@@ -58,12 +60,12 @@ GAMES: dict[str, Facts] = {
     "ark-sa": Facts(
         "0c2de651-ec30-d4ac-c53f-ebdb67398324", "steamcmd", 2430930,
         [("game", UDP, 7777), ("rcon", TCP, 27020)], "none", None, ("source", "rcon"),
-        None, "SIGINT", platform="windows",
+        "DoExit", "SIGINT", platform="windows",
     ),
     "rust": Facts(
         None, "steamcmd", 258550,
         [("game", UDP, 28015), ("rcon", TCP, 28016), ("query", UDP, 28017), ("app", TCP, 28082)],
-        "a2s", "query", ("source", "rcon"), None, "SIGINT",
+        "a2s", "query", ("source", "rcon"), "quit", "SIGINT",
     ),
     "minecraft": Facts(
         "700798f0-35be-bc6c-da84-62c510dfbd06", "archive", None, [("game", TCP, 25565)],
@@ -245,3 +247,29 @@ def test_minecraft_specifics() -> None:
     assert command[command.index("--universe") + 1] == INSTANCE_DIR
     eula = next(c for c in app.configs if c.file == "eula.txt")
     assert (eula.key, eula.type, eula.default) == ("eula", "bool", False)  # never accepted for you
+
+
+@pytest.mark.parametrize("slug", ["rust", "ark-sa"])
+def test_games_without_a_stdin_console_stop_over_rcon(slug: str) -> None:
+    app = _app(slug)
+    assert app.stop.via == "rcon" and app.rcon is not None
+    inst = Instance(
+        id="0b5c7a52-3f3e-4b8e-9d0f-5a1c2e3d4f60", app=app.guid, name="x", path="/srv/x",
+        ports={p.key: p.default for p in app.ports}, created_at="2026-01-01T00:00:00+00:00",
+        secrets={k: "s3cret" for k in app.secrets},
+    )  # fmt: skip
+    argv = units.runner_argv(inst, app, ["game"])
+    assert argv[argv.index("--stop-rcon") + 1] == f"source:{inst.ports[app.rcon.port]}"
+    env = units.environment(inst, app, Path("/srv/install"))
+    assert env["WARLOCK_RCON_PASSWORD"] == "s3cret"
+    assert "s3cret" not in " ".join(argv[: argv.index("--")])  # not on the runner's command line
+
+
+def test_stop_over_rcon_needs_an_rcon_table(tmp_path: Path) -> None:
+    text = (
+        (INSTALLERS / "example.toml")
+        .read_text()
+        .replace('command = "stop"', 'command = "stop"\nvia = "rcon"')
+    )
+    with pytest.raises(InvalidInput, match=r"stop\.via"):
+        parse_manifest(tmp_path / "x.toml", tomllib.loads(text))
