@@ -72,6 +72,7 @@ class Daemon:
         self.store_error = ""
         self.dispatcher: Any = None
         self.api: Any = None
+        self.api_lost = False
 
     # -- events ---------------------------------------------------------------------------
     def event(self, kind: str, inst: Instance | None, message: str, **data: Any) -> None:
@@ -310,11 +311,23 @@ class Daemon:
         try:
             from .dbus_api import ApiServer
 
-            self.api = ApiServer(DaemonBackend(self))
+            self.api = ApiServer(DaemonBackend(self), on_disconnect=self._api_lost)
             self.api.start()
         except WarlockError as e:
             self.api = None
             log(f"warning: no D-Bus API: {e}")
+
+    def _api_lost(self) -> None:
+        self.api_lost = True  # on the API's thread: the loop reconnects it
+
+    def reconnect_api(self) -> None:
+        try:
+            self.api.reconnect()
+        except WarlockError as e:  # the bus may still be coming back: next round
+            log(f"warning: D-Bus API not back yet: {e}")
+            return
+        self.api_lost = False
+        log("D-Bus API published again")
 
     def status_line(self) -> str:
         return watch.summary([t.live.status for t in self.tracked.values()])
@@ -361,6 +374,8 @@ class Daemon:
             except WarlockError as e:  # systemd went away (bus restart): reconnect and go on
                 log(f"warning: {e}; reconnecting")
                 bus_fd = self.reconnect()
+            if self.api_lost and self.api is not None:
+                self.reconnect_api()
             if now >= next_maintain and self.store is not None:
                 try:
                     self.store.maintain(time.time())
@@ -377,8 +392,13 @@ class Daemon:
             timeout = max(
                 0.0, min(next_sample, next_ping if wd_usec else next_sample) - time.monotonic()
             )
-            with contextlib.suppress(InterruptedError):
+            try:
                 select.select([bus_fd, wake_r], [], [], min(timeout, 5.0))
+            except InterruptedError:
+                pass
+            except OSError:  # sd-bus closed its socket: the system bus went away
+                log("warning: lost the system bus; reconnecting")
+                bus_fd = self.reconnect()
             with contextlib.suppress(OSError):
                 os.read(wake_r, 512)
         notify("STOPPING=1")

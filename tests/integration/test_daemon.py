@@ -161,3 +161,32 @@ def test_dashboard_json_shows_every_instance_crashed_first(ct: SystemdContainer)
     text = manage(ct, "dashboard").stdout
     assert "Alpha" in text and "running" in text
     manage(ct, "--instance", a["id"], "--delete", "--yes", "--purge")
+
+
+def test_the_daemon_survives_a_restart_of_the_system_bus(ct: SystemdContainer) -> None:
+    inst = create(ct, "--instance-name", "BusRestart")
+    call = [
+        "busctl",
+        "call",
+        "org.warlock.Manager1",
+        "/org/warlock/Manager1",
+        "org.warlock.Manager1",
+        "ListInstances",
+    ]
+    wait_for(
+        lambda: inst["id"] in ct.run(call, check=False).stdout,
+        timeout=15,
+        message="the API lists the instance",
+    )
+    daemon_pid = show(ct, "warlockd", "MainPID")["MainPID"]
+    ct.run(["systemctl", "restart", "dbus"])
+    # the API comes back on the new bus, and watching goes on: a start is still an event
+    wait_for(
+        lambda: inst["id"] in ct.run(call, check=False).stdout,
+        timeout=30,
+        message="the API published again",
+    )
+    manage(ct, "--instance", inst["id"], "--start")
+    wait_for(lambda: "started" in kinds(ct, inst["id"]), timeout=30, message="a started event")
+    assert show(ct, "warlockd", "MainPID")["MainPID"] == daemon_pid  # not restarted: recovered
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
