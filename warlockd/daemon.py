@@ -52,6 +52,7 @@ class Tracked:
     retry_at: float | None = None
     failed_at: float | None = None  # when systemd last said "failed" (may be on its way back)
     running_since: float | None = None
+    since: tuple[int, float] = (0, 0.0)  # (main pid, when its run started): read once per run
     disk: int | None = None
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -238,8 +239,12 @@ class Daemon:
         data: dict[str, Any] = {}
         if t.app is not None:
             data = service(t.inst, t.app, st, self.ip, probe=False)
-            since = metrics_since(t.inst.unit) if t.live.status == Status.RUNNING else 0.0
-            data["uptime"] = int(time.time() - since) if since else 0
+            if t.live.status == Status.RUNNING:
+                if t.since[0] != t.live.main_pid:  # a new run: when did it start?
+                    t.since = (t.live.main_pid, metrics_since(t.inst.unit))
+                data["uptime"] = int(time.time() - t.since[1]) if t.since[1] else 0
+            else:
+                data["uptime"] = 0
         data.update(
             {
                 "instance_id": t.inst.id,

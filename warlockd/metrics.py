@@ -88,12 +88,12 @@ class Sampler:
             try:
                 if proc is None:
                     proc = self._procs[pid] = psutil.Process(pid)
-                    proc.cpu_percent(None)  # primes it: the next call measures since now
                     fresh = True
-                else:
-                    cpu += proc.cpu_percent(None)
-                rss += proc.memory_info().rss
-                threads += proc.num_threads()
+                with proc.oneshot():  # one read of /proc/<pid>/stat for all three
+                    used = proc.cpu_percent(None)  # the first call primes: since then, next
+                    rss += proc.memory_info().rss
+                    threads += proc.num_threads()
+                cpu += used
             except psutil.Error:
                 self._procs.pop(pid, None)
         return Usage(None if fresh else round(cpu, 1), rss, threads, "psutil")

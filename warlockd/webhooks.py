@@ -10,10 +10,8 @@ and jitter, then reported through `on_failure`, never raised.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import random
-import ssl
 import threading
 import time
 from collections import deque
@@ -154,6 +152,9 @@ def post(url: str, body: bytes, timeout: float) -> tuple[int, float | None]:
     `timeout` bounds each phase (connect, send, first response byte) from one
     deadline, so a server that accepts and never answers costs one timeout.
     """
+    import http.client  # with ssl, a few MB: only a daemon with webhooks pays for them
+    import ssl
+
     parts = urlsplit(url)
     host = parts.hostname or ""
     deadline = time.monotonic() + timeout
