@@ -166,6 +166,10 @@ def ensure_installed(host: Host, app: App) -> Build:
     from . import install
 
     apps_dir = host.paths.state / "apps"
+    if app.install.source == "apt":  # files go to /usr; dpkg has its own lock
+        return install.installed(app.install, apps_dir, app.guid) or install.install(
+            app.install, apps_dir, app.guid, _log
+        )
     apps_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     with fsutil.locked(apps_dir / f".{app.guid}.lock"):
         found = install.installed(app.install, apps_dir, app.guid)
@@ -265,14 +269,21 @@ def journal_tail(inst: Instance, lines: int = 5) -> str:
 
 
 def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
-    check_ports(host, inst, _app_of(host, inst))
+    app = _app_of(host, inst)
+    check_ports(host, inst, app)
     host.systemd.reset_failed(inst.unit)  # a crashed instance can be started again by hand
     try:
         host.systemd.start(inst.unit, timeout)
     except SystemdError as e:
+        why = e.message
+        with contextlib.suppress(WarlockError):
+            result = host.systemd.state(inst.unit).result
+            if result == "timeout":
+                probe = "its query never answered" if app.query != "none" else "ports not bound"
+                why = f"{inst.unit} did not become ready within {app.start_timeout} s ({probe})"
         tail = journal_tail(inst)
         raise SystemdError(
-            e.message + (f"; last log lines: {tail}" if tail else ""),
+            why + (f"; last log lines: {tail}" if tail else ""),
             hint=f"manage.py logs --instance {inst.id}",
         ) from None
 
