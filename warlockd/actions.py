@@ -339,6 +339,6 @@ def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, Any]]], list[Pro
     for inst in instances:
         st = states.get(inst.unit)
         status = status_of(st.active, st.sub) if st else status_of("inactive", "dead")
-        since = procs.oldest_start(procs.unit_pids(inst.unit)) if status == "running" else 0.0
+        since = procs.unit_started(inst.unit) if status == "running" else 0.0
         rows.append((inst, {"status": str(status), "uptime": procs.uptime(since)}))
     return rows, problems

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cache, metrics, watch
+from . import cache, metrics, procs, watch
 from .apps import App, find_app
 from .config import Config, load
 from .errors import WarlockError
@@ -241,7 +241,7 @@ class Daemon:
             data = service(t.inst, t.app, st, self.ip, probe=False)
             if t.live.status == Status.RUNNING:
                 if t.since[0] != t.live.main_pid:  # a new run: when did it start?
-                    t.since = (t.live.main_pid, metrics_since(t.inst.unit))
+                    t.since = (t.live.main_pid, procs.unit_started(t.inst.unit))
                 data["uptime"] = int(time.time() - t.since[1]) if t.since[1] else 0
             else:
                 data["uptime"] = 0
@@ -438,12 +438,6 @@ class Daemon:
             except WarlockError:
                 time.sleep(min(1.0 + attempt, 5.0))
         raise WarlockError("cannot reach systemd again")
-
-
-def metrics_since(unit: str) -> float:
-    from . import procs
-
-    return procs.oldest_start(procs.unit_pids(unit))
 
 
 class DaemonBackend:

@@ -125,7 +125,7 @@ def dashboard_rows(host: Host) -> list[dict[str, Any]]:
             if running
             else {}
         )
-        since = procs.oldest_start(procs.unit_pids(inst.unit)) if running else 0.0
+        since = procs.unit_started(inst.unit) if running else 0.0
         rows.append(
             {
                 "id": inst.id,

@@ -53,6 +53,11 @@ def oldest_start(pids: list[int]) -> float:
     return started_at(min(pids)) if pids else 0.0
 
 
+def unit_started(unit: str) -> float:
+    """When the unit's current run began (its first process started); 0 if not running."""
+    return oldest_start(unit_pids(unit))
+
+
 def uptime(since: float) -> int:
     return max(0, int(time.time() - since)) if since else 0
 
