@@ -9,13 +9,12 @@ late, or answers garbage: a probe must never raise on what a game server sends.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple
 
 QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft")
 
 
-@dataclass(frozen=True)
-class QueryResult:
+class QueryResult(NamedTuple):
     player_count: int
     max_players: int
     map: str = ""

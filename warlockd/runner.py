@@ -21,7 +21,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import netstat
 
@@ -51,17 +50,20 @@ def notify(*lines: str) -> None:
             log(f"sd_notify failed: {e}")
 
 
-@dataclass
 class Options:
-    command: list[str]
-    probe: tuple[str, int] | None = None  # (protocol, port)
-    ports: tuple[tuple[str, int], ...] = ()  # (tcp|udp, port) that must be bound
-    console: str | None = None
-    stop_command: str | None = None
-    stop_rcon: tuple[str, int] | None = None  # send the stop command over rcon: (protocol, port)
-    stop_signal: int = signal.SIGTERM
-    stop_timeout: float = 30.0
-    start_timeout: float = 90.0
+    """What the unit's ExecStart tells the runner (a plain class: dataclasses would pull
+    inspect and friends into a process that lives as long as the game)."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+        self.probe: tuple[str, int] | None = None  # (protocol, port)
+        self.ports: tuple[tuple[str, int], ...] = ()  # (tcp|udp, port) that must be bound
+        self.console: str | None = None
+        self.stop_command: str | None = None
+        self.stop_rcon: tuple[str, int] | None = None  # the stop command over rcon
+        self.stop_signal: int = signal.SIGTERM
+        self.stop_timeout = 30.0
+        self.start_timeout = 90.0
 
 
 def parse(argv: list[str]) -> Options:

@@ -14,7 +14,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import MalformedReply
 
@@ -80,8 +80,7 @@ class Reader:
         return self.pos >= len(self.data)
 
 
-@dataclass(frozen=True)
-class Info:
+class Info(NamedTuple):
     protocol: int
     name: str
     map: str
@@ -102,15 +101,13 @@ class Info:
     game_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Player:
+class Player(NamedTuple):
     name: str  # "" while a client is still connecting
     score: int
     duration: float  # seconds connected
 
 
-@dataclass(frozen=True)
-class Fragment:
+class Fragment(NamedTuple):
     message_id: int
     total: int
     number: int

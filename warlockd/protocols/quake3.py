@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import MalformedReply, RconError
 
@@ -21,15 +21,13 @@ STATUS_REPLY = OOB + b"statusResponse\n"
 PRINT_REPLY = OOB + b"print\n"
 
 
-@dataclass(frozen=True)
-class Player:
+class Player(NamedTuple):
     name: str  # as sent, colour codes included
     score: int
     ping: int  # 0 for bots
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(NamedTuple):
     info: dict[str, str]
     players: tuple[Player, ...]
 
