@@ -74,6 +74,7 @@ class Daemon:
         self.dispatcher: Any = None
         self.api: Any = None
         self.api_lost = False
+        self.apps: dict[str, App] = {}  # by guid; reloaded with the configuration
 
     # -- events ---------------------------------------------------------------------------
     def event(self, kind: str, inst: Instance | None, message: str, **data: Any) -> None:
@@ -119,10 +120,12 @@ class Daemon:
                 self.tracked[inst.id].inst = inst
 
     def _track(self, inst: Instance, *, recover: bool) -> Tracked:
-        try:
-            app: App | None = find_app(self.host.paths, inst.app)
-        except WarlockError:
-            app = None
+        app = self.apps.get(inst.app)
+        if app is None:
+            try:
+                app = self.apps[inst.app] = find_app(self.host.paths, inst.app)
+            except WarlockError:
+                app = None
         st = self.host.systemd.state(inst.unit)
         live = watch.Live(st.active, st.sub, st.result, st.restarts, st.main_pid, st.status_text)
         t = Tracked(inst, app, live)
@@ -197,8 +200,8 @@ class Daemon:
         for t in self.tracked.values():
             running = t.live.status == Status.RUNNING
             usage = self.sampler.usage(t.inst.unit) if running else None
-            if running:
-                seen_pids.update(self.sampler.pids(t.inst.unit))
+            if usage is not None:
+                seen_pids.update(usage.pids)
             if disk:
                 t.disk = metrics.disk_usage(t.inst.path)
             counts = metrics.players(t.live.status_text)
@@ -283,6 +286,7 @@ class Daemon:
 
     # -- life -----------------------------------------------------------------------------
     def reload_config(self) -> None:
+        self.apps.clear()  # manifests may have changed too
         try:
             self.config = load(self.config_path)
         except WarlockError as e:

@@ -18,6 +18,7 @@ class Usage:
     memory_bytes: int | None
     tasks: int | None
     source: str  # "cgroup" or "psutil"
+    pids: tuple[int, ...] = ()
 
 
 def _read_int(path: Path) -> int | None:
@@ -44,28 +45,38 @@ class Sampler:
         self.root = cgroup_root or Path(procs._cgroup_root())
         self._last_cpu: dict[str, tuple[float, int]] = {}  # unit -> (monotonic, usage usec)
         self._procs: dict[int, Any] = {}  # pid -> psutil.Process, for cpu_percent deltas
+        self._accounting: bool | None = None
 
     def cgroup_dir(self, unit: str) -> Path:
         return self.root / "system.slice" / "system-game.slice" / unit
 
     def usage(self, unit: str) -> Usage:
-        cgroup = self.cgroup_dir(unit)
-        memory = _read_int(cgroup / "memory.current")
-        if memory is not None:  # cgroup v2 with the memory controller: the kernel's own count
-            return Usage(
-                self._cpu(unit, _cpu_usec(cgroup)),
-                memory,
-                _read_int(cgroup / "pids.current"),
-                "cgroup",
-            )
-        return self._psutil(self.pids(unit))
+        pids = self.pids(unit)
+        if self.accounting:  # cgroup v2 with the memory controller: the kernel's own count
+            cgroup = self.cgroup_dir(unit)
+            memory = _read_int(cgroup / "memory.current")
+            if memory is not None:
+                cpu = self._cpu(unit, _cpu_usec(cgroup))
+                tasks = _read_int(cgroup / "pids.current")
+                return Usage(cpu, memory, tasks, "cgroup", tuple(pids))
+        usage = self._psutil(pids)
+        return Usage(usage.cpu_percent, usage.memory_bytes, usage.tasks, "psutil", tuple(pids))
 
     def pids(self, unit: str) -> list[int]:
         """The unit's processes, from cgroup.procs under this sampler's root."""
-        try:
-            return [int(p) for p in (self.cgroup_dir(unit) / "cgroup.procs").read_text().split()]
+        try:  # plain open(): this runs for every instance every 10 s
+            with open(f"{self.root}/system.slice/system-game.slice/{unit}/cgroup.procs") as f:
+                return [int(p) for p in f.read().split()]
         except (OSError, ValueError):
             return []
+
+    @property
+    def accounting(self) -> bool:
+        """Whether the kernel counts memory per cgroup here (cgroup v2 with its controller);
+        looked up once: it does not change while the host runs."""
+        if self._accounting is None:
+            self._accounting = os.path.exists(f"{self.root}/system.slice/memory.current")
+        return self._accounting
 
     def _cpu(self, unit: str, usec: int | None) -> float | None:
         if usec is None:

@@ -23,6 +23,7 @@ from warlockd.store import Store
 def _cgroup(root: Path, inst: Instance, memory: int, usec: int, tasks: int) -> None:
     d = root / "system.slice" / "system-game.slice" / inst.unit
     d.mkdir(parents=True, exist_ok=True)
+    (root / "system.slice" / "memory.current").write_text(f"{memory}\n")  # v2 counts here too
     (d / "memory.current").write_text(f"{memory}\n")
     (d / "cpu.stat").write_text(f"usage_usec {usec}\n")
     (d / "pids.current").write_text(f"{tasks}\n")

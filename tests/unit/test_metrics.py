@@ -24,6 +24,8 @@ def _cgroup(root: Path, unit: str = UNIT) -> Path:
 
 
 def _accounting(d: Path, memory: int, usec: int, tasks: int) -> None:
+    # as on a cgroup v2 host: the slice above counts memory too
+    (d.parent.parent / "memory.current").write_text(f"{memory}\n")
     (d / "memory.current").write_text(f"{memory}\n")
     (d / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec {usec // 2}\nsystem_usec 0\n")
     (d / "pids.current").write_text(f"{tasks}\n")
@@ -67,6 +69,7 @@ def test_cgroup_cpu_is_none_without_cpu_stat_and_tasks_none_without_pids_current
 ) -> None:
     d = _cgroup(tmp_path)
     (d / "memory.current").write_text("4096\n")
+    (tmp_path / "system.slice" / "memory.current").write_text("4096\n")
     sampler = Sampler(cgroup_root=tmp_path)
     sampler.usage(UNIT)
     usage = sampler.usage(UNIT)
