@@ -53,6 +53,7 @@ class Tracked:
     failed_at: float | None = None  # when systemd last said "failed" (may be on its way back)
     running_since: float | None = None
     since: tuple[int, float] = (0, 0.0)  # (main pid, when its run started): read once per run
+    base: tuple[watch.Live | None, dict[str, Any]] = (None, {})  # services dict, per unit state
     disk: int | None = None
     last: dict[str, Any] = field(default_factory=dict)
 
@@ -228,20 +229,22 @@ class Daemon:
         self.write_prometheus(rows)
 
     def write_cache(self, t: Tracked, row: Sample) -> None:
-        st = UnitState(
-            t.inst.unit,
-            "loaded",
-            t.live.active,
-            t.live.sub,
-            t.live.result,
-            t.live.main_pid,
-            0.0,
-            t.live.restarts,
-            status_text=t.live.status_text,
-        )
         data: dict[str, Any] = {}
         if t.app is not None:
-            data = service(t.inst, t.app, st, self.ip, probe=False)
+            if t.base[0] != t.live:  # the services part changes with the unit, not each sample
+                st = UnitState(
+                    t.inst.unit,
+                    "loaded",
+                    t.live.active,
+                    t.live.sub,
+                    t.live.result,
+                    t.live.main_pid,
+                    0.0,
+                    t.live.restarts,
+                    status_text=t.live.status_text,
+                )
+                t.base = (t.live, service(t.inst, t.app, st, self.ip, probe=False))
+            data = dict(t.base[1])
             if t.live.status == Status.RUNNING:
                 if t.since[0] != t.live.main_pid:  # a new run: when did it start?
                     t.since = (t.live.main_pid, procs.unit_started(t.inst.unit))
@@ -363,7 +366,7 @@ class Daemon:
         notify("READY=1", f"STATUS={status}")
         log(f"watching {status}")
         wd_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
-        next_ping = next_sample = next_disk = next_maintain = time.monotonic()
+        next_ping = next_sample = next_disk = next_maintain = next_scan = time.monotonic()
         while not self.stopping:
             now = time.monotonic()
             if self.reload_requested:
@@ -373,8 +376,10 @@ class Daemon:
             try:
                 for change in self.host.systemd.changes():
                     self.apply(change.unit, change.props)
-                if now >= next_sample:
+                if now >= next_scan:  # new instances show up sooner: on their first signal
                     self.load_registry()
+                    next_scan = now + 6 * self.config.interval
+                if now >= next_sample:
                     self.sample(disk=now >= next_disk)
                     if now >= next_disk:
                         next_disk = now + self.config.disk_interval

@@ -53,7 +53,7 @@ def instance_metrics(host: Host, inst: Instance, ip: str) -> dict[str, Any]:
         sampler.usage(inst.unit)  # CPU needs two looks
         time.sleep(0.2)
         usage = sampler.usage(inst.unit)
-    # systemd's own accounting where the host has it, else what psutil counted
+    # systemd's own accounting where the host has it, else what /proc counted
     mem = (
         st.memory_bytes if st.memory_bytes is not None else (usage.memory_bytes if usage else None)
     )

@@ -68,28 +68,3 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
-
-
-def usage(pids: list[int]) -> tuple[int, float] | None:
-    """Resident memory in bytes and CPU % (over a short sample) of a set of processes."""
-    import psutil
-
-    procs = []
-    for p in pids:
-        try:
-            proc = psutil.Process(p)
-            proc.cpu_percent(None)
-            procs.append(proc)
-        except psutil.Error:
-            continue
-    if not procs:
-        return None
-    time.sleep(0.1)
-    rss, cpu = 0, 0.0
-    for proc in procs:
-        try:
-            rss += proc.memory_info().rss
-            cpu += proc.cpu_percent(None)
-        except psutil.Error:
-            continue
-    return rss, cpu

@@ -1,4 +1,4 @@
-"""Resource use per instance: cgroup accounting or psutil, disk use, players, byte counts."""
+"""Resource use per instance: cgroup accounting or /proc, disk use, players, byte counts."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_cgroup_cpu_is_kept_per_unit(tmp_path: Path) -> None:
     assert sampler.usage(other).cpu_percent is None
 
 
-# -- the psutil fallback --------------------------------------------------------------------
+# -- the /proc fallback --------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def busy() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
-def test_without_memory_accounting_psutil_counts_the_processes_in_cgroup_procs(
+def test_without_memory_accounting_proc_counts_the_processes_in_cgroup_procs(
     tmp_path: Path, busy: subprocess.Popen[bytes]
 ) -> None:
     d = _cgroup(tmp_path)
@@ -115,14 +115,14 @@ def test_without_memory_accounting_psutil_counts_the_processes_in_cgroup_procs(
     assert sampler.pids(UNIT) == [busy.pid]
 
     first = sampler.usage(UNIT)
-    assert first.source == "psutil"
+    assert first.source == "proc"
     assert first.cpu_percent is None  # primes the counters
     assert first.memory_bytes is not None and first.memory_bytes > 0
     assert first.tasks is not None and first.tasks >= 1
 
     time.sleep(0.3)
     second = sampler.usage(UNIT)
-    assert second.source == "psutil"
+    assert second.source == "proc"
     assert second.cpu_percent is not None and second.cpu_percent > 0
     assert second.memory_bytes is not None and second.memory_bytes > 0
 
@@ -146,7 +146,7 @@ def test_a_unit_without_processes_has_no_usage(tmp_path: Path) -> None:
         None,
         None,
         None,
-        "psutil",
+        "proc",
     )
     (_cgroup(tmp_path) / "cgroup.procs").write_text("")
     assert sampler.usage(UNIT).memory_bytes is None
