@@ -13,7 +13,7 @@ _SHARE = Path("/usr/share/warlockd")
 def _data_dir(name: str) -> Path:
     """The checkout's copy when running from source, the package's otherwise."""
     local = _SOURCE_ROOT / name
-    return local if local.is_dir() else _SHARE / name
+    return local if (_SOURCE_ROOT / "pyproject.toml").is_file() else _SHARE / name
 
 
 @dataclass(frozen=True)

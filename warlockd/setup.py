@@ -22,7 +22,12 @@ def daemon_unit(text: str, package_root: Path) -> str:
 
 
 def install(host: Host) -> list[str]:
-    """Write what is missing or changed; returns what it wrote. Idempotent."""
+    """Write what is missing or changed; returns what it wrote. Idempotent. With the Debian
+    package installed, its files rule: only make sure the daemon runs."""
+    if Path("/lib/systemd/system", DAEMON_UNIT).exists():
+        host.systemd.enable([DAEMON_UNIT])
+        host.systemd.start(DAEMON_UNIT, 60)
+        return []
     paths = host.paths
     written: list[str] = []
     template = units.install_template(paths)
