@@ -288,13 +288,13 @@ class Daemon:
             log(f"warning: cannot write metrics for node_exporter to {directory}: {e.strerror}")
 
     # -- life -----------------------------------------------------------------------------
-    def reload_config(self) -> None:
+    def reload_config(self) -> bool:
         self.apps.clear()  # manifests may have changed too
         try:
             self.config = load(self.config_path)
         except WarlockError as e:
             log(f"error: {e} (keeping the previous configuration)")
-            return
+            return False
         if self.dispatcher is not None:
             self.dispatcher.stop(1.0)
         from .webhooks import Dispatcher
@@ -304,6 +304,7 @@ class Daemon:
 
         self.dispatcher = Dispatcher(list(self.config.webhooks), on_failure=failed)
         self.dispatcher.start()
+        return True
 
     def open_store(self) -> None:
         c = self.config
@@ -371,8 +372,8 @@ class Daemon:
             now = time.monotonic()
             if self.reload_requested:
                 self.reload_requested = False
-                self.reload_config()
-                log("configuration reloaded")
+                if self.reload_config():
+                    log("configuration reloaded")
             try:
                 for change in self.host.systemd.changes():
                     self.apply(change.unit, change.props)

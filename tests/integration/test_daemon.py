@@ -190,3 +190,27 @@ def test_the_daemon_survives_a_restart_of_the_system_bus(ct: SystemdContainer) -
     wait_for(lambda: "started" in kinds(ct, inst["id"]), timeout=30, message="a started event")
     assert show(ct, "warlockd", "MainPID")["MainPID"] == daemon_pid  # not restarted: recovered
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_reload_rereads_the_configuration_and_a_bad_one_is_refused(ct: SystemdContainer) -> None:
+    pid = show(ct, "warlockd", "MainPID")["MainPID"]
+    ct.run(
+        [
+            "bash",
+            "-c",
+            "cp /etc/warlock/warlockd.toml /root/good.toml && "
+            "echo 'interval = \"often\"' >> /etc/warlock/warlockd.toml",
+        ]
+    )
+    ct.run(["systemctl", "reload", "warlockd"])
+    log = lambda: ct.run(["journalctl", "-u", "warlockd", "-o", "cat", "--no-pager"]).stdout  # noqa: E731
+    wait_for(
+        lambda: "keeping the previous configuration" in log(),
+        timeout=15,
+        message="the bad configuration is refused",
+    )
+    ct.run(["cp", "/root/good.toml", "/etc/warlock/warlockd.toml"])
+    ct.run(["systemctl", "reload", "warlockd"])
+    wait_for(lambda: "configuration reloaded" in log(), timeout=15, message="reloaded")
+    assert show(ct, "warlockd", "MainPID")["MainPID"] == pid  # SIGHUP, not a restart
+    assert ct.systemctl("is-active", "warlockd").stdout.strip() == "active"
