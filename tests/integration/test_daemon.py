@@ -203,7 +203,10 @@ def test_reload_rereads_the_configuration_and_a_bad_one_is_refused(ct: SystemdCo
         ]
     )
     ct.run(["systemctl", "reload", "warlockd"])
-    log = lambda: ct.run(["journalctl", "-u", "warlockd", "-o", "cat", "--no-pager"]).stdout  # noqa: E731
+
+    def log() -> str:
+        return ct.run(["journalctl", "-u", "warlockd", "-o", "cat", "--no-pager"]).stdout
+
     wait_for(
         lambda: "keeping the previous configuration" in log(),
         timeout=15,
