@@ -28,7 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from tests.harness.container import ContainerCommandError, ContainerError
+from tests.harness.container import (
+    ContainerCommandError,
+    ContainerError,
+    _find_systemd_descendant,
+    _parent_pid,
+)
 
 CACHE = Path(os.environ.get("WARLOCK_TEST_CACHE", "/var/cache/warlock-test"))
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -100,29 +105,6 @@ def cached_root(log: IO[str] | None = None) -> Path:
     return root
 
 
-def _parent_pid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2 :].split()[1])
-
-
-def _systemd_child(pid: int) -> int | None:
-    """The container's PID 1 as the host sees it: nspawn's descendant named systemd."""
-    queue = [pid]
-    while queue:
-        parent = queue.pop(0)
-        for entry in sorted(Path("/proc").iterdir(), key=lambda p: p.name):
-            if not entry.name.isdigit() or _parent_pid(int(entry.name)) != parent:
-                continue
-            with contextlib.suppress(OSError):
-                if (entry / "comm").read_text().strip() == "systemd":
-                    return int(entry.name)
-            queue.append(int(entry.name))
-    return None
-
-
 class Bookworm:
     """A booted clean bookworm; ``binds`` are (host path, container path, read_only)."""
 
@@ -179,7 +161,7 @@ class Bookworm:
             if self._proc.poll() is not None:
                 raise ContainerError(f"systemd-nspawn exited during boot\n{self.console()}")
             if self._leader is None:
-                self._leader = _systemd_child(self._proc.pid)
+                self._leader = _find_systemd_descendant(self._proc.pid)
             if self._leader is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     result = self.run(["systemctl", "is-system-running"], check=False, timeout=10)
