@@ -102,7 +102,7 @@ def do_create(o: Opts) -> int:
     host = _host()
     inst = create(host, req)
     _log(f"created {inst.unit} in {inst.path}")
-    _emit(inst.to_dict() | {"service": inst.unit})
+    _emit(inst.public())
     return 0
 
 
@@ -189,7 +189,7 @@ def do_list(o: Opts) -> int:
     for p in problems:
         _log(f"warning: skipped {p}")
     if o.json:
-        _emit([inst.to_dict() | {"service": inst.unit} | live for inst, live in rows])
+        _emit([inst.public() | live for inst, live in rows])
         return 0
     table = [["ID", "NAME", "APP", "STATUS", "PORTS", "UPTIME"]]
     slugs = _slugs(host)

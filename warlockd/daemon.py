@@ -478,7 +478,7 @@ class DaemonBackend:
 
     def get_instance(self, instance_id: str) -> str:
         t = self._tracked(instance_id)
-        return json.dumps(t.inst.to_dict() | {"status": str(t.live.status)} | {"secrets": {}})
+        return json.dumps(t.inst.public() | {"status": str(t.live.status)})
 
     def get_metrics(self, instance_id: str) -> str:
         return json.dumps(self._tracked(instance_id).last)

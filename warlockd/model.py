@@ -136,6 +136,10 @@ class Instance:
             "secrets": dict(self.secrets),
         }
 
+    def public(self) -> dict[str, Any]:
+        """The record as commands print it: generated secrets (rcon passwords) stay on disk."""
+        return self.to_dict() | {"secrets": sorted(self.secrets), "service": self.unit}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Instance:
         """Validate a record read from disk; any problem raises InvalidInput."""

@@ -379,3 +379,19 @@ def test_the_fast_path_answers_like_the_full_parser(tmp_path: Path, verb: str) -
         results.append((proc.returncode, proc.stdout, proc.stderr))
     assert results[0] == results[1]
     assert results[0][0] == 1 and results[0][2].startswith(f"error: no instance {ID_A}")
+
+
+def test_create_and_list_never_print_generated_secrets(tmp_path: Path) -> None:
+    from warlockd.model import Instance
+
+    inst = Instance(
+        id=ID_A,
+        app=EXAMPLE_GUID,
+        name="s",
+        path="/srv/s",
+        ports={"game": 30000},
+        created_at="2026-01-01T00:00:00+00:00",
+        secrets={"rcon_password": "s3cretPassw0rd"},
+    )
+    shown = json.dumps(inst.public())
+    assert "s3cretPassw0rd" not in shown and "rcon_password" in shown
