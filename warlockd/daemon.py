@@ -136,6 +136,7 @@ class Daemon:
         before = self._last_known(inst) if recover else watch.Live()
         for kind, message in watch.classify(before, live, while_down=recover):
             self.event(kind, inst, message)
+        self._persist_live(t)
         return t
 
     def _last_known(self, inst: Instance) -> watch.Live | None:
@@ -155,6 +156,7 @@ class Daemon:
         if t is None:
             return
         before, t.live = t.live, t.live.updated(props)
+        self._persist_live(t)  # our last view, on disk at once: a kill -9 now loses nothing
         for kind, message in watch.classify(before, t.live):
             self.event(kind, t.inst, message, result=t.live.result, restarts=t.live.restarts)
         # "failed" also shows for an instant before an automatic restart: only one that
@@ -165,6 +167,13 @@ class Daemon:
             t.failed_at = None
         if t.live.status == Status.RUNNING and before.status != Status.RUNNING:
             t.running_since = time.monotonic()
+
+    def _persist_live(self, t: Tracked) -> None:
+        data = dict(t.last) | {"status": str(t.live.status), "live": t.live.__dict__}
+        try:
+            cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
+        except OSError as e:
+            log(f"warning: cannot write the cache in {self.run_dir}: {e.strerror}")
 
     def retry_crashed(self) -> None:
         """systemd gave up on a crash loop: try again later, waiting longer each time."""
