@@ -169,6 +169,11 @@ class Daemon:
             t.running_since = time.monotonic()
 
     def _persist_live(self, t: Tracked) -> None:
+        if not t.last:  # nothing sampled yet: a whole entry, with no figures yet
+            self.write_cache(
+                t, Sample(instance_id=t.inst.id, ts=time.time(), status=str(t.live.status))
+            )
+            return
         data = dict(t.last) | {"status": str(t.live.status), "live": t.live.__dict__}
         try:
             cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)

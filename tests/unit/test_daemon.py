@@ -401,7 +401,8 @@ def test_the_backend_gives_an_instance_without_its_secrets(world: World, daemon:
 def test_the_backend_gives_the_last_sample(world: World, daemon: Daemon, tmp_path: Path) -> None:
     inst = _running(world, daemon)
     backend = DaemonBackend(daemon)
-    assert json.loads(backend.get_metrics(inst.id)) == {}  # not sampled yet
+    first = json.loads(backend.get_metrics(inst.id))  # not sampled yet: the shape, no figures
+    assert first["status"] == "running" and first["memory_bytes"] is None
     _cgroup(tmp_path / "cgroup", inst, memory=2 << 20, usec=0, tasks=3)
     daemon.sample(disk=False)
     metrics = json.loads(backend.get_metrics(inst.id))
