@@ -174,7 +174,7 @@ class Daemon:
                 t, Sample(instance_id=t.inst.id, ts=time.time(), status=str(t.live.status))
             )
             return
-        data = dict(t.last) | {"status": str(t.live.status), "live": t.live.__dict__}
+        data = t.last = dict(t.last) | {"status": str(t.live.status), "live": t.live.__dict__}
         try:
             cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
         except OSError as e:
