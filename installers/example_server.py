@@ -25,8 +25,6 @@ import stat
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
 QUERY = b"\xffSTATUS"
@@ -56,15 +54,26 @@ class ConfigError(Exception):
     pass
 
 
-@dataclass(frozen=True)
 class Config:
-    port: int
-    server_id: str
-    name: str
-    max_players: int
-    tick_rate: float
-    save_dir: Path
-    console_fifo: Path | None
+    # A plain class and str paths, not dataclasses/NamedTuple and pathlib: their imports
+    # would add about half again to the start-up time that every game start pays.
+    def __init__(
+        self,
+        port: int,
+        server_id: str,
+        name: str,
+        max_players: int,
+        tick_rate: float,
+        save_dir: str,
+        console_fifo: str | None,
+    ) -> None:
+        self.port = port
+        self.server_id = server_id
+        self.name = name
+        self.max_players = max_players
+        self.tick_rate = tick_rate
+        self.save_dir = save_dir
+        self.console_fifo = console_fifo
 
 
 def _num(env: Mapping[str, str], key: str, dflt: float, lo: float, hi: float, conv: type) -> float:
@@ -81,10 +90,12 @@ def _num(env: Mapping[str, str], key: str, dflt: float, lo: float, hi: float, co
 def parse_config(env: Mapping[str, str]) -> Config:
     if not env.get("SERVER_PORT", "").strip():
         raise ConfigError("SERVER_PORT is required")
-    save_dir = Path(env.get("SAVE_DIR") or ".").absolute()
-    if not save_dir.is_dir():
+    save_dir = env.get("SAVE_DIR") or os.getcwd()
+    if not os.path.isabs(save_dir):
+        # Not abspath(): it folds "x/.." lexically, which a symlinked x makes wrong.
+        save_dir = os.path.join(os.getcwd(), save_dir)
+    if not os.path.isdir(save_dir):
         raise ConfigError(f"SAVE_DIR is not a directory: {save_dir}")
-    fifo = env.get("CONSOLE_FIFO")
     return Config(
         port=int(_num(env, "SERVER_PORT", 0, 1, 65535, int)),
         server_id=env.get("SERVER_ID") or "default",
@@ -92,14 +103,15 @@ def parse_config(env: Mapping[str, str]) -> Config:
         max_players=int(_num(env, "MAX_PLAYERS", 16, 1, 100_000, int)),
         tick_rate=_num(env, "TICK_RATE", 10, 0.1, 1000, float),
         save_dir=save_dir,
-        console_fifo=Path(fifo) if fifo else None,
+        console_fifo=env.get("CONSOLE_FIFO") or None,
     )
 
 
-def load_tick(save_dir: Path) -> int:
-    path = save_dir / "world.json"
+def load_tick(save_dir: str) -> int:
+    path = os.path.join(save_dir, "world.json")
     try:
-        tick = json.loads(path.read_bytes())["tick"]
+        with open(path, "rb") as f:
+            tick = json.loads(f.read())["tick"]
     except FileNotFoundError:
         return 0
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -182,7 +194,7 @@ class Server:
     def watch_console(self, fd: int, fifo: bool) -> None:
         self.sel.register(fd, selectors.EVENT_READ, lambda: self._on_console(fd, fifo))
 
-    def open_fifo(self, path: Path) -> None:
+    def open_fifo(self, path: str) -> None:
         try:
             with contextlib.suppress(FileExistsError):
                 os.mkfifo(path, 0o600)
@@ -224,8 +236,8 @@ class Server:
             sd_notify(f"STATUS=players {n}/{self.cfg.max_players}")
 
     def save(self) -> bool:
-        path = self.cfg.save_dir / "world.json"
-        tmp = path.with_name(f".world.json.{os.getpid()}.tmp")
+        path = os.path.join(self.cfg.save_dir, "world.json")
+        tmp = os.path.join(self.cfg.save_dir, f".world.json.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as f:
                 f.write(json.dumps({"tick": self.tick, "saved_at": int(time.time())}).encode())
@@ -239,7 +251,8 @@ class Server:
                 os.close(dfd)
         except OSError as e:
             log(f"save failed: {e}")
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             return False
         log(f"saved world at tick {self.tick} to {path}")
         return True

@@ -1,42 +1,61 @@
 """The console entry point (manage.py, warlock): the panels' hot paths without the framework.
 
 Warlock panels poll `--get-services` and `--get-metrics` for every instance every minute
-and start, stop and restart instances over SSH. Importing typer and building its command
-tree costs more than those answers, so these commands, spelled plainly (`--instance X
---start`, `start --instance X`), run straight from commands.py; everything else goes
-through cli.py.
+and create, start, stop and restart instances over SSH. Importing typer and building its
+command tree costs more than those answers, so these commands, spelled plainly
+(`--instance X --start`, `start --instance X`, `--create --app A --name N`), run straight
+from commands.py; everything else (help, flags, numbers to convert) goes through cli.py.
 tests/unit/test_cli.py checks both paths answer alike.
 """
 
 import sys
+from typing import Any
 
 _FAST = {
     spelling: verb
-    for verb in ("get-services", "get-metrics", "start", "stop", "restart")
+    for verb in ("get-services", "get-metrics", "start", "stop", "restart", "create")
     for spelling in (verb, f"--{verb}")
 }
 _VALUED = {"--instance": "instance", "-i": "instance", "--service": "service"}
+# create's text options; its numbers (--cpu-quota, --tasks-max) go through typer, which
+# explains a bad one
+_CREATE_VALUED = {
+    "--app": "app",
+    "--instance-name": "instance_name",
+    "--name": "instance_name",
+    "--instance-id": "instance_id",
+    "--dir": "dir",
+    "--memory-max": "memory_max",
+    "--cpu-affinity": "cpu_affinity",
+}
+_CREATE_REPEATED = {"--port": "port", "--env": "env"}
 
 
-def fast_options(argv: list[str]) -> dict[str, str] | None:
+def fast_options(argv: list[str]) -> dict[str, Any] | None:
     """The verb and options of a plain hot-path call, or None for anything else."""
-    opts: dict[str, str] = {}
+    opts: dict[str, Any] = {}
     verb = None
     it = iter(argv)
     for arg in it:
         name, eq, value = arg.partition("=")
+        key = _VALUED.get(name) or _CREATE_VALUED.get(name) or _CREATE_REPEATED.get(name)
         if arg in _FAST and verb is None:
             verb = _FAST[arg]
-        elif name in _VALUED and _VALUED[name] not in opts:
+        elif key is not None and (name in _CREATE_REPEATED or key not in opts):
             if not eq:
                 value = next(it, "")
                 if not value or value.startswith("-"):
                     return None  # let the full parser explain the mistake
-            opts[_VALUED[name]] = value
+            if name in _CREATE_REPEATED:
+                opts.setdefault(key, []).append(value)
+            else:
+                opts[key] = value
         else:
             return None
     if verb is None:
         return None
+    if verb != "create" and set(opts) - set(_VALUED.values()):
+        return None  # create's options on another verb: the full parser refuses them
     return {**opts, "verb": verb}
 
 
@@ -50,9 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     from .commands import ACTIONS, Opts, report_error
 
     try:
-        return ACTIONS[fast["verb"]](
-            Opts(instance=fast.get("instance"), service=fast.get("service"))
-        )
+        verb = fast.pop("verb")
+        return ACTIONS[verb](Opts(**fast))
     except Exception as e:
         return report_error(e)
     except KeyboardInterrupt:

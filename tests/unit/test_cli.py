@@ -358,6 +358,18 @@ def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
         (["--instance", ID_A, "--delete"], None),
         (["--get-services", "--get-services"], None),
         (["--instance", "--get-services"], None),  # a missing value: the full parser explains
+        (
+            ["--create", "--app", "example", "--name", "Fri", "--port", "game=30010"],
+            {"app": "example", "instance_name": "Fri", "port": ["game=30010"], "verb": "create"},
+        ),
+        (
+            ["create", "--app=example", "--env", "A=1", "--env", "B=2", "--dir", "/srv/x"],
+            {"app": "example", "env": ["A=1", "B=2"], "dir": "/srv/x", "verb": "create"},
+        ),
+        (["--create", "--app", "example", "--cpu-quota", "50"], None),  # typer converts numbers
+        (["--create", "--app", "a", "--app", "b"], None),
+        (["--instance", ID_A, "--start", "--app", "example"], None),  # not an option of start
+        (["--app", "example"], None),
     ],
 )
 def test_only_plain_get_services_calls_take_the_fast_path(
@@ -366,6 +378,17 @@ def test_only_plain_get_services_calls_take_the_fast_path(
     from warlockd.entry import fast_options
 
     assert fast_options(argv) == expected
+
+
+def test_a_fast_create_answers_like_the_full_parser(tmp_path: Path) -> None:
+    env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
+    results = []
+    for extra in ([], ["--tasks-max", "64"]):  # a number to convert: typer parses it
+        argv = [sys.executable, str(REPO / "manage.py"), "--create", "--app", "nope"]
+        proc = subprocess.run(argv + extra, capture_output=True, text=True, env=env, timeout=60)
+        results.append((proc.returncode, proc.stdout, proc.stderr.splitlines()[-1:]))
+    assert results[0] == results[1]
+    assert results[0][0] != 0 and "nope" in results[0][2][0]
 
 
 @pytest.mark.parametrize("verb", ["get-services", "start", "stop", "restart"])
