@@ -1,10 +1,11 @@
 """The console entry point (manage.py, warlock): the panels' hot paths without the framework.
 
-Warlock panels poll `--get-services` and `--get-metrics` for every instance every minute
-and create, start, stop and restart instances over SSH. Importing typer and building its
-command tree costs more than those answers, so these commands, spelled plainly
-(`--instance X --start`, `start --instance X`, `--create --app A --name N`), run straight
-from commands.py; everything else (help, flags, numbers to convert) goes through cli.py.
+Warlock panels poll `--get-services` and `--get-metrics` for every instance every minute,
+list, create, start, stop and restart instances over SSH. Importing typer and building
+its command tree costs more than those answers, so these commands, spelled plainly
+(`--instance X --start`, `start --instance X`, `--create --app A --name N`, `list
+--json`), run straight from commands.py; everything else (help, other flags, numbers to
+convert) goes through cli.py.
 tests/unit/test_cli.py checks both paths answer alike.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 _FAST = {
     spelling: verb
-    for verb in ("get-services", "get-metrics", "start", "stop", "restart", "create")
+    for verb in ("get-services", "get-metrics", "start", "stop", "restart", "create", "list")
     for spelling in (verb, f"--{verb}")
 }
 _VALUED = {"--instance": "instance", "-i": "instance", "--service": "service"}
@@ -41,6 +42,8 @@ def fast_options(argv: list[str]) -> dict[str, Any] | None:
         key = _VALUED.get(name) or _CREATE_VALUED.get(name) or _CREATE_REPEATED.get(name)
         if arg in _FAST and verb is None:
             verb = _FAST[arg]
+        elif arg == "--json" and "json" not in opts:
+            opts["json"] = True
         elif key is not None and (name in _CREATE_REPEATED or key not in opts):
             if not eq:
                 value = next(it, "")
@@ -54,8 +57,9 @@ def fast_options(argv: list[str]) -> dict[str, Any] | None:
             return None
     if verb is None:
         return None
-    if verb != "create" and set(opts) - set(_VALUED.values()):
-        return None  # create's options on another verb: the full parser refuses them
+    allowed = {"create": set(opts), "list": {"json"}}.get(verb, set(_VALUED.values()))
+    if set(opts) - allowed:
+        return None  # not an option of this verb: the full parser refuses it
     return {**opts, "verb": verb}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import os
 import time
-from pathlib import Path
 
 _CGROUP_ROOTS = ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -41,7 +40,8 @@ def _boot_time() -> float:
 def started_at(pid: int) -> float:
     """When a process started, seconds since the epoch; 0 if it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        with open(f"/proc/{pid}/stat") as f:  # not pathlib: list reads one per instance
+            stat = f.read()
     except OSError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
@@ -64,7 +64,8 @@ def uptime(since: float) -> int:
 
 def children(pid: int) -> list[int]:
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            text = f.read()
     except OSError:
         return []
     return [int(p) for p in text.split()]

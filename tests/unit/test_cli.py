@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, REPO, make_paths, tree
+from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, REPO, World, make_paths, tree
 from warlockd import cli, commands
 from warlockd.model import Instance
 from warlockd.registry import Registry
@@ -370,6 +370,10 @@ def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
         (["--create", "--app", "a", "--app", "b"], None),
         (["--instance", ID_A, "--start", "--app", "example"], None),  # not an option of start
         (["--app", "example"], None),
+        (["list", "--json"], {"json": True, "verb": "list"}),
+        (["--list"], {"verb": "list"}),
+        (["list", "--instance", ID_A], None),
+        (["--instance", ID_A, "--get-services", "--json"], None),
     ],
 )
 def test_only_plain_get_services_calls_take_the_fast_path(
@@ -418,3 +422,23 @@ def test_create_and_list_never_print_generated_secrets(tmp_path: Path) -> None:
     )
     shown = json.dumps(inst.public())
     assert "s3cretPassw0rd" not in shown and "rcon_password" in shown
+
+
+def test_list_json_fast_and_full_print_the_same_one_instance_a_line(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from warlockd import actions, entry
+    from warlockd.actions import CreateRequest
+
+    made = [actions.create(world.host, CreateRequest("example", f"n{i}")) for i in range(3)]
+    actions.start(world.host, made[0])
+    monkeypatch.setattr(commands, "_host", lambda: world.host)
+    outs = []
+    for main in (entry.main, cli.main):
+        assert main(["list", "--json"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    lines = outs[0].splitlines()
+    assert (lines[0], lines[-1], len(lines)) == ("[", "]", 5)
+    status = {r["id"]: r["status"] for r in json.loads(outs[0])}
+    assert status == {i.id: "running" if i is made[0] else "stopped" for i in made}
