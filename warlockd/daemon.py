@@ -114,20 +114,36 @@ class Daemon:
         current = {i.id: i for i in instances}
         for gone in set(self.tracked) - set(current):
             del self.tracked[gone]
+        new = []
         for inst in instances:
-            if inst.id not in self.tracked:
-                self.tracked[inst.id] = self._track(inst, recover=first)
-            else:
+            if inst.id in self.tracked:
                 self.tracked[inst.id].inst = inst
+            else:
+                new.append(inst)
+        states = self._states(new)
+        for inst in new:
+            self.tracked[inst.id] = self._track(inst, states[inst.id], recover=first)
 
-    def _track(self, inst: Instance, *, recover: bool) -> Tracked:
+    def _states(self, insts: list[Instance]) -> dict[str, UnitState]:
+        """The units of many instances as watching sees them, in one round trip for all plus
+        a few reads for each unit systemd has loaded; units it has not loaded stay so."""
+        if not insts:
+            return {}
+        loaded = self.host.systemd.states("game@*.service")
+        return {
+            i.id: self.host.systemd.watched(loaded[i.unit])
+            if i.unit in loaded
+            else UnitState(i.unit)
+            for i in insts
+        }
+
+    def _track(self, inst: Instance, st: UnitState, *, recover: bool) -> Tracked:
         app = self.apps.get(inst.app)
         if app is None:
             try:
                 app = self.apps[inst.app] = find_app(self.host.paths, inst.app)
             except WarlockError:
                 app = None
-        st = self.host.systemd.state(inst.unit)
         live = watch.Live(st.active, st.sub, st.result, st.restarts, st.main_pid, st.status_text)
         t = Tracked(inst, app, live)
         self.tracked[inst.id] = t
@@ -445,8 +461,9 @@ class Daemon:
             try:
                 self.host._systemd = None
                 fd = self.host.systemd.watch("game@")
-                for t in self.tracked.values():  # catch up with what changed meanwhile
-                    st = self.host.systemd.state(t.inst.unit)
+                states = self._states([t.inst for t in self.tracked.values()])
+                for t in list(self.tracked.values()):  # catch up with what changed meanwhile
+                    st = states[t.inst.id]
                     self.apply(
                         t.inst.unit,
                         {

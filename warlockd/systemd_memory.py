@@ -114,6 +114,19 @@ class MemorySystemd:
         s = self.units.get(unit, UnitState(name=unit, load="loaded"))
         return replace(s, unit_file_state="enabled" if unit in self.enabled else "disabled")
 
+    def watched(self, known: UnitState) -> UnitState:
+        self._check("watched", known.name)
+        s = self.units.get(known.name)
+        if s is None:
+            return known
+        return replace(
+            known,
+            result=s.result,
+            restarts=s.restarts,
+            main_pid=s.main_pid,
+            status_text=s.status_text,
+        )
+
     def watch(self, prefix: str) -> int:
         self._check("watch", prefix)
         self._watched = prefix

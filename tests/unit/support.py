@@ -21,6 +21,7 @@ GOLDEN = REPO / "tests" / "golden"
 EXAMPLE_GUID = "6f0c2a1e-5b7d-4c39-9e21-3a8d4f7b2c10"
 ID_A = "0b5c7a52-3f3e-4b8e-9d0f-5a1c2e3d4f60"
 ID_B = "1c6d8b63-4a4f-4c9f-8e10-6b2d3f4e5a71"
+ID_C = "2d7e9c74-5b50-4dae-9f21-7c3e4f5a6b82"
 
 
 def make_paths(root: Path, installers: Path = INSTALLERS) -> Paths:

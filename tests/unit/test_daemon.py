@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, World
+from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, ID_C, World
 from warlockd import actions, cache, monitor
 from warlockd.actions import CreateRequest
 from warlockd.config import Config
@@ -113,6 +114,25 @@ def test_an_instance_created_and_started_after_the_daemon_started_is_picked_up(
     _pump(world, daemon)
     assert set(daemon.tracked) == {inst.id}
     assert _events(daemon, inst) == [("started", "running")]
+
+
+def test_new_instances_are_picked_up_with_one_listing_and_reads_of_loaded_units_only(
+    world: World, daemon: Daemon
+) -> None:
+    made = [_create(world, f"n{i}", iid) for i, iid in enumerate((ID_A, ID_B, ID_C))]
+    actions.start(world.host, made[0])
+    world.mem.units[made[0].unit] = replace(world.mem.units[made[0].unit], restarts=2)
+    calls = len(world.mem.calls)
+    daemon.load_registry(first=True)
+    ops = [(op, arg) for op, arg in world.mem.calls[calls:] if op != "reset_failed"]
+    # one round trip for all; the loaded unit read without LoadUnit; the others not loaded
+    assert ops == [("states", "game@*.service"), ("watched", made[0].unit)]
+    assert daemon.tracked[ID_A].live.restarts == 2
+    assert {i: t.live.status for i, t in daemon.tracked.items()} == {
+        ID_A: "running",
+        ID_B: "stopped",
+        ID_C: "stopped",
+    }
 
 
 def test_a_crash_systemd_restarts_gives_crashed_restarted_then_started(
