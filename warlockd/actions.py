@@ -21,6 +21,7 @@ from .model import Instance, Limits, new_id, validate_id, validate_name
 from .ports import Merged, allocate, holder_of, parse_port
 from .registry import Problem
 from .run import run
+from .systemd import UnitState
 
 START_TIMEOUT = 120.0
 
@@ -241,9 +242,8 @@ def _app_of(host: Host, inst: Instance) -> App:
     return find_app(host.paths, inst.app)
 
 
-def check_ports(host: Host, inst: Instance, app: App) -> None:
+def check_ports(host: Host, inst: Instance, app: App, loaded: UnitState | None) -> None:
     """Refuse to start when another process took one of the instance's ports meanwhile."""
-    loaded = host.systemd.states(inst.unit).get(inst.unit)  # one call; not loaded: stopped
     if loaded and loaded.active in ("active", "activating", "deactivating", "reloading"):
         return  # its own server holds them
     taken = host.probe_ports()
@@ -270,8 +270,10 @@ def journal_tail(inst: Instance, lines: int = 5) -> str:
 
 def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
     app = _app_of(host, inst)
-    check_ports(host, inst, app)
-    host.systemd.reset_failed(inst.unit)  # a crashed instance can be started again by hand
+    loaded = host.systemd.states(inst.unit).get(inst.unit)  # one call; not loaded: stopped
+    check_ports(host, inst, app, loaded)
+    if loaded and loaded.active == "failed":  # a crashed instance can be started again by hand
+        host.systemd.reset_failed(inst.unit)
     try:
         host.systemd.start(inst.unit, timeout)
     except SystemdError as e:

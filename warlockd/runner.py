@@ -136,7 +136,7 @@ def cpu_ticks(pid: int) -> int:
 class Runner:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
-        self.probe = make_probe(opts)
+        self.probe: Callable[[], str | None] = lambda: None  # made once the game is spawned
         self.selector = selectors.DefaultSelector()
         self.stopping = False
         self.ready = False
@@ -275,6 +275,7 @@ class Runner:
         self.open_console()
         self.spawn()
         started = time.monotonic()
+        self.probe = make_probe(opts=self.opts)  # its imports overlap the game's start-up
         next_probe, attempt = started, 0
         extended_at, ticks = started, cpu_ticks(self.pid)
         while True:
@@ -291,11 +292,12 @@ class Runner:
             if now >= next_probe:
                 self.tick_probe(now - started)
                 attempt += 1
-                # every 20 ms for the first second (a game is often up in a tenth of one),
-                # then backing off to every 2 s while it loads; calm once ready
+                # every 10 ms for the first second (a game is often up in a tenth of one,
+                # and `start` waits for READY), then backing off to every 2 s while it
+                # loads; calm once ready
                 interval = (
                     self.probe_interval() if self.ready
-                    else 0.02 if attempt < 50 else min(0.02 * 2 ** (attempt - 50), 2.0)
+                    else 0.01 if attempt < 100 else min(0.01 * 2 ** (attempt - 100), 2.0)
                 )  # fmt: skip
                 next_probe = time.monotonic() + interval
             if not self.ready and now - extended_at >= 10:

@@ -271,6 +271,14 @@ def test_start_of_a_crashed_instance_resets_failed_first(world: World, inst: Ins
     assert world.mem.units[inst.unit].active == "active"
 
 
+def test_start_of_a_stopped_instance_is_one_listing_and_the_start_job(
+    world: World, inst: Instance
+) -> None:
+    calls = len(world.mem.calls)
+    actions.start(world.host, inst)
+    assert [op for op, _ in world.mem.calls[calls:]] == ["states", "start"]
+
+
 def test_start_of_an_instance_of_a_removed_app_is_not_found(world: World, inst: Instance) -> None:
     orphan = inst.with_(app="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
     with pytest.raises(NotFound, match="unknown app"):
