@@ -300,7 +300,9 @@ class Runner:
                     else 0.01 if attempt < 100 else min(0.01 * 2 ** (attempt - 100), 2.0)
                 )  # fmt: skip
                 next_probe = time.monotonic() + interval
-            if not self.ready and now - extended_at >= 10:
+            # a game visibly loading (its CPU time grows) gets start_timeout more, asked
+            # for often enough to beat a short timeout
+            if not self.ready and now - extended_at >= min(10.0, self.opts.start_timeout / 2):
                 now_ticks = cpu_ticks(self.pid)
                 if now_ticks > ticks and now - started < self.opts.start_timeout * 10:
                     notify(f"EXTEND_TIMEOUT_USEC={int(self.opts.start_timeout * 1e6)}",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.harness.container import SystemdContainer
-from tests.integration.test_instances import MANAGE, create, manage, snapshot
+from tests.integration.test_instances import MANAGE, REPO, create, manage, show, snapshot
 
 SILENT = """
 guid = "b29ff4f1-070b-48a2-ac4e-5d54619f4d11"
@@ -38,12 +38,33 @@ protocol = "udp"
 default = 35100
 """
 
+# Burns CPU for 9 s (a map loading), then becomes the example server: far past its 4 s
+# start timeout, which the runner extends while the game's CPU time grows.
+SLOW = f"""
+guid = "5d0c6a4e-9f3b-4b1e-8c2d-7a6e5f4d3c21"
+slug = "slowload"
+title = "A server that loads for 9 s"
+[run]
+command = ["/usr/bin/python3", "-c", "import os, sys, time; t = time.monotonic() + 9; \
+any(time.monotonic() > t for _ in iter(int, 1)); \
+os.execv(sys.executable, [sys.executable, '{REPO}/installers/example_server.py'])"]
+start_timeout = 4
+[[ports]]
+key = "game"
+protocol = "both"
+default = 35200
+env = "SERVER_PORT"
+[query]
+protocol = "warlock-status"
+port = "game"
+"""
+
 
 @pytest.fixture(scope="module")
 def ct(systemd_available: None) -> Iterator[SystemdContainer]:
     with SystemdContainer() as booted:
         booted.run(["mkdir", "-p", "/etc/warlock/installers.d"])
-        for slug, text in (("silent", SILENT), ("missing", MISSING)):
+        for slug, text in (("silent", SILENT), ("missing", MISSING), ("slowload", SLOW)):
             booted.run(
                 ["bash", "-c", f"cat > /etc/warlock/installers.d/{slug}.toml <<'EOF'\n{text}\nEOF"]
             )
@@ -62,6 +83,22 @@ def test_a_server_that_never_answers_its_query_fails_to_start_with_a_clear_messa
     assert ct.systemctl("is-active", unit).stdout.strip() != "active"
     manage(ct, "--instance", inst["id"], "--stop")
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_a_game_that_loads_past_its_start_timeout_gets_it_extended_while_it_works(
+    ct: SystemdContainer,
+) -> None:
+    inst = create(ct, "--app", "slowload", "--instance-name", "Slow")
+    unit = f"game@{inst['id']}.service"
+    result = manage(ct, "--instance", inst["id"], "--start", check=False)
+    assert result.returncode == 0, result.stderr
+    assert show(ct, unit, "ActiveState", "Result") == {"ActiveState": "active", "Result": "success"}
+    journal = ct.run(["journalctl", "--no-pager", "-o", "cat", "-u", unit]).stdout
+    ready = [line for line in journal.splitlines() if "ready after" in line]
+    assert len(ready) == 1 and float(ready[0].split("ready after ")[1].split()[0]) >= 9.0
+    manage(ct, "--instance", inst["id"], "--stop")
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+    assert ct.systemctl("is-active", unit).stdout.strip() != "active"
 
 
 def test_a_debian_package_that_does_not_exist_creates_nothing(ct: SystemdContainer) -> None:
