@@ -10,6 +10,7 @@ import pytest
 
 from tests.harness.container import SystemdContainer, wait_for
 from tests.integration.test_instances import create, manage, show
+from tests.unit.test_prometheus import parse as parse_prometheus
 
 PROM = "/var/lib/prometheus/node-exporter"
 
@@ -73,8 +74,9 @@ def test_a_crash_is_an_event_and_metrics_come_from_the_cache(ct: SystemdContaine
         timeout=30,
         message="crashed and restarted events",
     )
-    prom = ct.run(["cat", f"{PROM}/warlockd.prom"]).stdout
-    assert f'instance_id="{inst["id"]}"' in prom and "warlock_instance_up" in prom
+    prom = parse_prometheus(ct.run(["cat", f"{PROM}/warlockd.prom"]).stdout)  # strict
+    up = {dict(labels)["instance_id"] for (name, labels), _ in prom.items() if name.endswith("_up")}
+    assert inst["id"] in up and ("warlock_instance_restarts_total" in {n for n, _ in prom})
     history = json.loads(manage(ct, "metrics", "--instance", inst["id"], "--json").stdout)
     assert history and all(r["instance_id"] == inst["id"] for r in history)
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
@@ -217,3 +219,53 @@ def test_reload_rereads_the_configuration_and_a_bad_one_is_refused(ct: SystemdCo
     wait_for(lambda: "configuration reloaded" in log(), timeout=15, message="reloaded")
     assert show(ct, "warlockd", "MainPID")["MainPID"] == pid  # SIGHUP, not a restart
     assert ct.systemctl("is-active", "warlockd").stdout.strip() == "active"
+
+
+# A webhook endpoint inside the container: records each POST as a JSON line; /hang
+# answers only after a minute, as a dead endpoint would.
+SINK = """
+import http.server, json, time
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/hang":
+            time.sleep(60)
+        with open("/root/hooks.log", "a") as f:
+            f.write(json.dumps({"path": self.path, "body": body}) + "\\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", 18080), Hook).serve_forever()
+"""
+
+
+def test_webhooks_are_posted_and_a_hanging_endpoint_delays_nothing(ct: SystemdContainer) -> None:
+    ct.run(["bash", "-c", f"cat > /root/sink.py <<'EOF'\n{SINK}\nEOF"])
+    ct.run(["systemd-run", "--unit", "hooksink", "/usr/bin/python3", "/root/sink.py"])
+    ct.run(["cp", "/etc/warlock/warlockd.toml", "/root/before-hooks.toml"])
+    hooks = "".join(
+        f'[[webhooks]]\nurl = "http://127.0.0.1:18080/{path}"\nkind = "{kind}"\n'
+        for path, kind in (("hang", "json"), ("json", "json"), ("discord", "discord"))
+    )
+    ct.run(["bash", "-c", f"printf '{hooks}' >> /etc/warlock/warlockd.toml"])
+    ct.run(["systemctl", "reload", "warlockd"])
+    inst = create(ct, "--instance-name", "Hooked")
+    manage(ct, "--instance", inst["id"], "--start")
+
+    def posted() -> dict[str, dict[str, Any]]:
+        out = ct.run(["bash", "-c", "cat /root/hooks.log 2>/dev/null || true"]).stdout
+        rows = [json.loads(line) for line in out.splitlines()]
+        return {r["path"]: r["body"] for r in rows if inst["id"] in json.dumps(r["body"])}
+
+    # the hanging endpoint holds its own delivery for a minute; the others arrive at once
+    wait_for(lambda: {"/json", "/discord"} <= set(posted()), timeout=15, message="both posts")
+    got = posted()
+    assert "/hang" not in got
+    assert got["/json"]["kind"] == "started" and got["/json"]["instance_id"] == inst["id"]
+    embed = got["/discord"]["embeds"][0]
+    assert embed["title"].startswith("Hooked") and "running" in embed["description"]
+    ct.run(["cp", "/root/before-hooks.toml", "/etc/warlock/warlockd.toml"])
+    ct.run(["systemctl", "reload", "warlockd"])
+    ct.run(["systemctl", "stop", "hooksink"])
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
