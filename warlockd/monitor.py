@@ -182,25 +182,29 @@ def dashboard(host: Host, *, as_json: bool, watch: bool, interval: float = 2.0) 
     from .commands import _slugs
 
     slugs = _slugs(host)
-    while True:
+    if as_json or not watch:
         rows = dashboard_rows(host)
         if as_json:
             sys.stdout.write(json.dumps(rows, indent=2) + "\n")
-            return 0
-        import shutil
-
-        text = render_dashboard(rows, slugs, shutil.get_terminal_size().columns)
-        if not watch:
-            sys.stdout.write(text)
-            return 0
-        # home, draw, clear what is left below: no blank screen between frames
-        stamp = time.strftime("%H:%M:%S")
-        sys.stdout.write(
-            f"\x1b[H{text}\nrefreshed {stamp}, every {interval:g} s; Ctrl-C quits\x1b[J"
-        )
-        sys.stdout.flush()
-        try:
+        else:
+            sys.stdout.write(render_dashboard(rows, slugs, _columns()))
+        return 0
+    try:  # Ctrl-C quits, whether it comes while drawing or while waiting
+        while True:
+            text = render_dashboard(dashboard_rows(host), slugs, _columns())
+            # home, draw, clear what is left below: no blank screen between frames
+            stamp = time.strftime("%H:%M:%S")
+            sys.stdout.write(
+                f"\x1b[H{text}\nrefreshed {stamp}, every {interval:g} s; Ctrl-C quits\x1b[J"
+            )
+            sys.stdout.flush()
             time.sleep(interval)
-        except KeyboardInterrupt:
-            sys.stdout.write("\n")
-            return 0
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        return 0
+
+
+def _columns() -> int:
+    import shutil
+
+    return shutil.get_terminal_size().columns

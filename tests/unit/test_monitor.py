@@ -188,3 +188,41 @@ def test_dashboard_text_prints_the_table_and_totals(
     out = capsys.readouterr().out
     assert "alpha" in out and "example" in out
     assert out.endswith("1 instances, 1 running, 0 crashed; 0 players; CPU 0%; memory 0 MB\n")
+
+
+@pytest.mark.parametrize("interrupted", ["while waiting", "while drawing"])
+def test_dashboard_watch_redraws_in_place_and_ctrl_c_quits_cleanly(
+    world: World,
+    runtime: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    interrupted: str,
+) -> None:
+    a = _create(world, "alpha", ID_A)
+    world.set_state(a.unit, "active", "running")
+    frames = 0
+    real_rows = monitor.dashboard_rows
+
+    def rows(host: object) -> list[dict[str, object]]:
+        nonlocal frames
+        frames += 1
+        if frames == 3 and interrupted == "while drawing":
+            raise KeyboardInterrupt
+        return real_rows(world.host)
+
+    def sleep(seconds: float) -> None:
+        if frames == 3:
+            raise KeyboardInterrupt
+        world.set_state(a.unit, "failed", "failed")  # the next frame shows the change
+
+    monkeypatch.setattr(monitor, "dashboard_rows", rows)
+    monkeypatch.setattr(time, "sleep", sleep)
+    capsys.readouterr()
+    assert monitor.dashboard(world.host, as_json=False, watch=True, interval=0.01) == 0
+    out = capsys.readouterr().out
+    drawn = out.split("\x1b[H")[1:]
+    assert len(drawn) == (3 if interrupted == "while waiting" else 2)
+    assert "\x1b[2J" not in out  # never a blank screen between frames
+    assert all(f.rstrip("\n").endswith("Ctrl-C quits\x1b[J") for f in drawn)
+    assert "running" in drawn[0] and "crashed" in drawn[1]
+    assert out.endswith("\n")
