@@ -71,7 +71,7 @@ class Daemon:
         self.sampler = metrics.Sampler()
         self.ip = host_ip()
         self.store: Store | None = None
-        self.store_error = ""
+        self.store_errors: set[str] = set()  # reported since the last write that worked
         self.dispatcher: Any = None
         self.api: Any = None
         self.api_lost = False
@@ -100,9 +100,14 @@ class Daemon:
             )
 
     def _store_failed(self, e: WarlockError) -> None:
-        if str(e) != self.store_error:  # once per distinct problem, not every 10 s
-            self.store_error = str(e)
+        if str(e) not in self.store_errors:  # once per distinct problem, not every 10 s
+            self.store_errors.add(str(e))
             log(f"warning: {e}")
+
+    def _store_ok(self) -> None:
+        if self.store_errors:
+            self.store_errors.clear()
+            log("the database is written again")
 
     # -- state ----------------------------------------------------------------------------
     def load_registry(self, *, first: bool = False) -> None:
@@ -254,6 +259,7 @@ class Daemon:
         if self.store is not None:
             try:
                 self.store.add_samples(rows)
+                self._store_ok()
             except StoreError as e:
                 self._store_failed(e)
         self.write_prometheus(rows)

@@ -378,7 +378,29 @@ def test_a_store_that_fails_is_reported_once_and_watching_goes_on(
     daemon.sample(disk=False)  # another problem: reported once too
     assert capsys.readouterr().err.count("warning: ") == 1
     daemon.sample(disk=False)
+    daemon.event("backup", inst, "three")  # alternating problems: each still said once
+    daemon.sample(disk=False)
     assert "warning: " not in capsys.readouterr().err
+
+
+def test_a_store_that_works_again_says_so_once_and_its_problems_are_reported_anew(
+    world: World, daemon: Daemon, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    inst = _create(world)
+    daemon.load_registry(first=True)
+    assert daemon.store is not None
+    good = daemon.store
+    daemon.store = Store(tmp_path / "other.db")
+    daemon.store.close()
+    daemon.sample(disk=False)
+    assert capsys.readouterr().err.count("warning: ") == 1
+    daemon.store = good  # room again
+    daemon.sample(disk=False)
+    daemon.sample(disk=False)
+    assert capsys.readouterr().err.count("the database is written again") == 1
+    daemon.store.close()
+    daemon.event("backup", inst, "lost")
+    assert capsys.readouterr().err.count("warning: ") == 1  # a new episode is reported
 
 
 def test_a_store_that_cannot_open_leaves_the_daemon_without_history(
