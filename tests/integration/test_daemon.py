@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.harness.container import SystemdContainer, wait_for
-from tests.integration.test_instances import create, manage, show
+from tests.integration.test_instances import MANAGE, create, manage, show
 from tests.unit.test_prometheus import parse as parse_prometheus
 
 PROM = "/var/lib/prometheus/node-exporter"
@@ -268,4 +269,18 @@ def test_webhooks_are_posted_and_a_hanging_endpoint_delays_nothing(ct: SystemdCo
     ct.run(["cp", "/root/before-hooks.toml", "/etc/warlock/warlockd.toml"])
     ct.run(["systemctl", "reload", "warlockd"])
     ct.run(["systemctl", "stop", "hooksink"])
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_dashboard_watch_redraws_in_a_terminal_until_ctrl_c(ct: SystemdContainer) -> None:
+    inst = create(ct, "--instance-name", "OnScreen")
+    manage(ct, "--instance", inst["id"], "--start")
+    # a real terminal (script's pty), Ctrl-C after 5 s: frames every 2 s, then a clean exit
+    watch = f"timeout --preserve-status -s INT 5 {shlex.join(MANAGE)} dashboard --watch"
+    result = ct.run(["script", "-qfec", watch, "/dev/null"], check=False, timeout=60)
+    assert result.returncode == 0, result.stdout[-500:]
+    frames = result.stdout.split("\x1b[H")[1:]
+    assert len(frames) >= 2 and "\x1b[2J" not in result.stdout
+    assert all("OnScreen" in f and "Ctrl-C quits\x1b[J" in f for f in frames)
+    assert "Traceback" not in result.stdout and "aborted" not in result.stdout
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
