@@ -118,6 +118,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
     host.accounts.check_reachable(units.PACKAGE_ROOT / "warlockd")
     registry = host.registry
     with registry.lock():
+        recover_interrupted(host)
         existing, _ = registry.scan()
         if registry.exists(instance_id):
             raise Conflict(f"instance {instance_id} already exists")
@@ -185,21 +186,71 @@ def _log(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
+def _pending(host: Host, instance_id: str) -> Path:
+    return host.paths.state / f".creating-{instance_id}.json"
+
+
+def recover_interrupted(host: Host) -> list[str]:
+    """Undo what a create killed half-way left (its user, directory, drop-in), from the
+    note it wrote before changing anything. Under the registry lock: its writer is gone."""
+    import json
+
+    cleaned = []
+    for note in sorted(host.paths.state.glob(".creating-*.json")):
+        try:
+            data = json.loads(note.read_text())
+            stub = Instance(validate_id(str(data["id"])), "", "", str(data["path"]), {}, "")
+            if not host.registry.exists(stub.id):  # killed before its record was saved
+                _undo_create(host, stub, data)
+                _log(f"cleaned up after an interrupted create of {stub.id}")
+                cleaned.append(stub.id)
+        except (OSError, ValueError, KeyError, TypeError, WarlockError) as e:
+            _log(f"warning: cannot undo the create noted in {note}: {e}")
+            continue
+        fsutil.remove(note)
+    return cleaned
+
+
+def _undo_create(host: Host, stub: Instance, data: dict[str, Any]) -> None:
+    dropin = host.paths.dropin_dir(stub.unit) / units.DROPIN
+    if dropin.exists():
+        units.remove_dropin(host.paths, stub)
+        host.systemd.reload()
+    directory = Path(stub.path)
+    if data["dir_mode"] is None:
+        shutil.rmtree(directory, ignore_errors=True)
+    elif directory.is_dir():  # an empty --dir: back to its owner
+        mode, uid, gid = data["dir_mode"]
+        os.chown(directory, uid, gid)
+        directory.chmod(mode)
+    if not data["user_existed"]:
+        host.accounts.remove(stub.user)
+
+
 def _apply_create(
     host: Host, inst: Instance, dropin: str, install: Path, writable: Sequence[str] = ()
 ) -> None:
+    import json
+
     undo: list[Callable[[], object]] = []
+    note = _pending(host, inst.id)
     try:
         user_existed = host.accounts.exists(inst.user)
+        directory = Path(inst.path)
+        # before any change: a kill -9 from here on leaves a note the next create undoes
+        st = directory.stat() if directory.exists() else None
+        fsutil.atomic_write(note, json.dumps({
+            "id": inst.id, "path": inst.path, "user_existed": user_existed,
+            "dir_mode": [st.st_mode & 0o7777, st.st_uid, st.st_gid] if st else None,
+        }), mode=0o600)  # fmt: skip
+        undo.append(lambda: fsutil.remove(note))
         uid, gid = host.accounts.ensure(inst.user, inst.path)
         if not user_existed:
             undo.append(lambda: host.accounts.remove(inst.user))
-        directory = Path(inst.path)
         if not directory.exists():
             directory.mkdir(parents=True, mode=0o750)
             undo.append(lambda: shutil.rmtree(directory, ignore_errors=True))
-        else:  # an empty --dir: give it back to its owner, not to a user about to be removed
-            st = directory.stat()
+        elif st is not None:  # an empty --dir: back to its owner, not to a user about to go
             undo.append(lambda: directory.chmod(st.st_mode & 0o7777))
             undo.append(lambda: os.chown(directory, st.st_uid, st.st_gid))
         shutil.chown(directory, uid, gid)
@@ -224,6 +275,7 @@ def _apply_create(
             host.systemd.reload()
         undo.append(lambda: host.registry.remove(inst))  # save may fail after the record
         host.registry.save(inst)
+        fsutil.remove(note)
     except BaseException:
         for step in reversed(undo):
             with contextlib.suppress(Exception):  # best effort: report the original error

@@ -276,3 +276,42 @@ def test_any_command_while_systemd_is_unreachable_fails_cleanly(ct: SystemdConta
         assert result.stderr.count("\n") == 1 and "hint:" in result.stderr
     assert snapshot(ct) == before
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+# useradd that hangs once it has made the user: a create to kill -9 in the middle
+SLOW_USERADD = (
+    '#!/bin/sh\necho $$ > /run/useradd.pid\n/usr/sbin/useradd.real "$@" || exit $?\n'
+    "touch /run/useradd.done\nexec sleep 60\n"
+)
+
+
+def test_a_create_killed_half_way_is_undone_by_the_next_one(ct: SystemdContainer) -> None:
+    first = create(ct, "--instance-name", "Template")  # the host's one-time setup, done
+    manage(ct, "--instance", first["id"], "--delete", "--yes", "--purge")
+    before = snapshot(ct)
+    ct.run(["mv", "/usr/sbin/useradd", "/usr/sbin/useradd.real"])
+    ct.run(["bash", "-c", f"cat > /usr/sbin/useradd <<'EOF'\n{SLOW_USERADD}EOF"])
+    ct.run(["chmod", "755", "/usr/sbin/useradd"])
+    killed = ct.popen([*MANAGE, "--create", "--app", "example", "--instance-name", "Killed"])
+    try:
+        wait_for(
+            lambda: ct.run(["test", "-e", "/run/useradd.done"], check=False).returncode == 0,
+            timeout=60,
+            message="the user made",
+        )
+        ct.run(["pkill", "-KILL", "-f", "manage.py --create .*Killed"])
+        ct.run(["bash", "-c", "kill -KILL $(cat /run/useradd.pid)"])
+    finally:
+        killed.wait(timeout=30)
+        ct.run(["mv", "/usr/sbin/useradd.real", "/usr/sbin/useradd"])
+        ct.run(["rm", "-f", "/run/useradd.done", "/run/useradd.pid"])
+    notes = ct.run(["bash", "-c", "cat /var/lib/warlock/.creating-*.json"]).stdout
+    half = json.loads(notes)["id"]
+    user = "wl-" + half.replace("-", "")[:12]
+    assert ct.run(["getent", "passwd", user], check=False).returncode == 0  # left behind
+    assert half not in manage(ct, "list").stdout  # never listed: it has no record
+    result = manage(ct, "--create", "--app", "example", "--instance-name", "Next")
+    assert f"cleaned up after an interrupted create of {half}" in result.stderr
+    assert ct.run(["getent", "passwd", user], check=False).returncode == 2
+    manage(ct, "--instance", json.loads(result.stdout)["id"], "--delete", "--yes", "--purge")
+    assert snapshot(ct) == before

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -371,3 +372,58 @@ def test_listing_shows_live_states_and_registry_problems(world: World) -> None:
 def test_listing_of_an_empty_host_does_not_touch_systemd(world: World) -> None:
     world.mem.reachable = False
     assert actions.listing(world.host) == ([], [])
+
+
+def _killed_before_its_record(world: World, **kw: object) -> Instance:
+    """What a create killed -9 just before saving its record leaves: user, directory,
+    drop-in and its note (a real create, then its record taken away)."""
+    made = _create(world, **kw)
+    note = world.paths.state / f".creating-{made.id}.json"
+    note.write_text(json.dumps({"id": made.id, "path": made.path, "user_existed": False,
+                                "dir_mode": None}))  # fmt: skip
+    with world.host.registry.lock():
+        world.host.registry.remove(made)
+    return made
+
+
+def test_the_next_create_undoes_a_create_killed_half_way(world: World) -> None:
+    half = _killed_before_its_record(world, instance_id=ID_A)
+    dropin = world.paths.dropin_dir(half.unit) / "50-warlock.conf"
+    assert dropin.exists() and Path(half.path).is_dir() and half.user in world.accounts.users
+    reloads = world.mem.reloads
+    other = _create(world, instance_id=ID_B)
+    assert not dropin.exists() and not Path(half.path).exists()
+    assert half.user not in world.accounts.users
+    assert world.mem.reloads == reloads + 1  # systemd forgets the drop-in
+    assert not list(world.paths.state.glob(".creating-*"))
+    assert [i.id for i in world.host.registry.all()] == [other.id]
+    left = [f for f in world.snapshot()["files"] if half.id in f or half.user in f]
+    assert left == []
+
+
+def test_a_create_killed_after_its_record_keeps_its_instance(world: World) -> None:
+    made = _create(world, instance_id=ID_A)
+    note = world.paths.state / f".creating-{made.id}.json"
+    note.write_text(json.dumps({"id": made.id, "path": made.path, "user_existed": False,
+                                "dir_mode": None}))  # fmt: skip
+    assert actions.recover_interrupted(world.host) == []
+    assert not note.exists()
+    assert world.host.registry.get(ID_A) == made and Path(made.path).is_dir()
+    assert made.user in world.accounts.users
+
+
+def test_an_interrupted_create_into_an_empty_dir_gives_the_dir_back(world: World) -> None:
+    given = world.root / "games" / "mine"
+    given.mkdir(parents=True, mode=0o755)
+    st = given.stat()
+    half = _killed_before_its_record(world, instance_id=ID_A, dir=str(given))
+    note = world.paths.state / f".creating-{half.id}.json"
+    note.write_text(json.dumps({"id": half.id, "path": half.path, "user_existed": False,
+                                "dir_mode": [0o755, st.st_uid, st.st_gid]}))  # fmt: skip
+    assert actions.recover_interrupted(world.host) == [ID_A]
+    assert given.is_dir() and (given.stat().st_mode & 0o7777) == 0o755
+
+
+def test_a_successful_create_leaves_no_note(world: World) -> None:
+    _create(world)
+    assert not list(world.paths.state.glob(".creating-*"))
