@@ -142,6 +142,18 @@ class Daemon:
             for i in insts
         }
 
+    def report_interrupted(self) -> None:
+        """A create cut short by a crash or power loss leaves a user, a directory and a
+        drop-in without a record; the next create undoes them (this daemon cannot: /etc is
+        read-only to it), so say so at boot."""
+        for note in sorted(self.host.paths.state.glob(".creating-*.json")):
+            iid = note.name.removeprefix(".creating-").removesuffix(".json")
+            if iid in self.tracked or self.host.registry.exists(iid):
+                continue  # killed after its record was saved: nothing half-made
+            self.event(
+                "daemon", None, f"a create of {iid} was interrupted; the next create undoes it"
+            )
+
     def _track(self, inst: Instance, st: UnitState, *, recover: bool) -> Tracked:
         app = self.apps.get(inst.app)
         if app is None:
@@ -397,6 +409,7 @@ class Daemon:
         self.open_store()
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         bus_fd = self.host.systemd.watch("game@")
+        self.report_interrupted()
         self.load_registry(first=True)
         self.start_api()
         status = self.status_line()

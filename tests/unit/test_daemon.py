@@ -471,3 +471,16 @@ def test_the_store_is_where_the_cli_reads_events(world: World, daemon: Daemon) -
         assert [(e.kind, e.instance_id) for e in reader.events(0)] == [("started", inst.id)]
     finally:
         reader.close()
+
+
+def test_a_create_killed_half_way_is_reported_when_the_daemon_starts(
+    world: World, daemon: Daemon
+) -> None:
+    half = _create(world, "half", ID_B)
+    note = world.paths.state / f".creating-{half.id}.json"
+    note.write_text(json.dumps({"id": half.id, "path": half.path, "user_existed": False,
+                                "dir_mode": None}))  # fmt: skip
+    daemon.report_interrupted()
+    assert _events(daemon) == [
+        ("daemon", f"a create of {half.id} was interrupted; the next create undoes it")
+    ]
