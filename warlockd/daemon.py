@@ -148,8 +148,11 @@ class Daemon:
         read-only to it), so say so at boot."""
         for note in sorted(self.host.paths.state.glob(".creating-*.json")):
             iid = note.name.removeprefix(".creating-").removesuffix(".json")
-            if iid in self.tracked or self.host.registry.exists(iid):
-                continue  # killed after its record was saved: nothing half-made
+            try:
+                if self.host.registry.exists(iid):
+                    continue  # killed after its record was saved: nothing half-made
+            except WarlockError:
+                pass  # not an instance id: still worth a look
             self.event(
                 "daemon", None, f"a create of {iid} was interrupted; the next create undoes it"
             )

@@ -481,6 +481,10 @@ def test_a_create_killed_half_way_is_reported_when_the_daemon_starts(
     note.write_text(json.dumps({"id": half.id, "path": half.path, "user_existed": False,
                                 "dir_mode": None}))  # fmt: skip
     daemon.report_interrupted()
+    assert _events(daemon) == []  # its record was saved: nothing half-made
+    with world.host.registry.lock():
+        world.host.registry.remove(half)  # killed before its record was saved
+    daemon.report_interrupted()
     assert _events(daemon) == [
         ("daemon", f"a create of {half.id} was interrupted; the next create undoes it")
     ]
