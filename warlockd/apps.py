@@ -475,8 +475,10 @@ def find_app(paths: Paths, slug_or_guid: str) -> App:
             return load_manifest(f)
     for f in manifest_files(paths):
         try:
+            if slug_or_guid not in f.read_text():
+                continue  # records name apps by guid: parse only the file that holds it
             app = load_manifest(f)
-        except InvalidInput:
+        except (InvalidInput, OSError, UnicodeDecodeError):
             continue  # a broken manifest of another app must not hide this one
         if slug_or_guid in (app.guid, app.slug):
             return app
