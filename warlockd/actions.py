@@ -323,7 +323,11 @@ def journal_tail(inst: Instance, lines: int = 5) -> str:
 def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
     app = _app_of(host, inst)
     loaded = host.systemd.states(inst.unit).get(inst.unit)  # one call; not loaded: stopped
-    check_ports(host, inst, app, loaded)
+    try:
+        check_ports(host, inst, app, loaded)
+    except Conflict as e:
+        host.record_event("port_conflict", inst.id, e.message)
+        raise
     if loaded and loaded.active == "failed":  # a crashed instance can be started again by hand
         host.systemd.reset_failed(inst.unit)
     try:

@@ -314,6 +314,16 @@ def do_update(o: Opts) -> int:
     host, inst = _one(o)
     result = update(host, inst)
     _emit(result.to_dict())
+    if result.rolled_back or result.updated:
+        what = (
+            f"build {result.new_build} failed ({result.reason}); back on {result.old_build}"
+            if result.rolled_back
+            else f"updated from build {result.old_build} to {result.new_build}"
+        )
+        host.record_event(
+            "update", inst.id, what, old_build=result.old_build, new_build=result.new_build,
+            rolled_back=result.rolled_back,
+        )  # fmt: skip
     if result.rolled_back:
         _log(
             f"error: update of {inst.id} to build {result.new_build} failed ({result.reason}); "

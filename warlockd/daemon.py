@@ -72,6 +72,8 @@ class Daemon:
         self.ip = host_ip()
         self.store: Store | None = None
         self.store_errors: set[str] = set()  # reported since the last write that worked
+        self.seen_event = 0  # the newest event id sent out or skipped
+        self.own_events: set[int] = set()  # ids we added and sent out already
         self.dispatcher: Any = None
         self.api: Any = None
         self.api_lost = False
@@ -89,7 +91,7 @@ class Daemon:
         log(f"{inst.id if inst else 'warlockd'}: {kind}: {message}")
         if self.store is not None:
             try:
-                self.store.add_event(ev)
+                self.own_events.add(self.store.add_event(ev))
             except StoreError as e:
                 self._store_failed(e)
         if self.dispatcher is not None:
@@ -370,6 +372,33 @@ class Daemon:
         except StoreError as e:
             self.store = None  # watching goes on without history
             self._store_failed(e)
+            return
+        try:
+            self.seen_event = self.store.last_event_id()  # older ones were told already
+        except StoreError as e:
+            self._store_failed(e)
+
+    def forward_events(self) -> None:
+        """Events commands recorded (an update, a port conflict) go out as ours do: to the
+        journal, the webhooks and the D-Bus signal."""
+        if self.store is None:
+            return
+        try:
+            found = self.store.events_after(self.seen_event)
+        except StoreError as e:
+            self._store_failed(e)
+            return
+        for ev in found:
+            self.seen_event = max(self.seen_event, ev.id or 0)
+            if ev.id in self.own_events:
+                self.own_events.discard(ev.id)
+                continue
+            t = self.tracked.get(ev.instance_id or "")
+            log(f"{ev.instance_id or 'warlockd'}: {ev.kind}: {ev.message}")
+            if self.dispatcher is not None:
+                self.dispatcher.submit(ev, t.inst.name if t else None)
+            if self.api is not None and t is not None:
+                self.api.emit_changed(t.inst.id, str(t.live.status))
 
     def start_api(self) -> None:
         try:
@@ -420,6 +449,7 @@ class Daemon:
         log(f"watching {status}")
         wd_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         next_ping = next_sample = next_disk = next_maintain = next_scan = time.monotonic()
+        next_forward = next_ping
         while not self.stopping:
             now = time.monotonic()
             if self.reload_requested:
@@ -438,6 +468,9 @@ class Daemon:
                         next_disk = now + self.config.disk_interval
                     next_sample = now + self.config.interval
                 self.retry_crashed()
+                if now >= next_forward:
+                    self.forward_events()
+                    next_forward = now + 1.0
             except WarlockError as e:  # systemd went away (bus restart): reconnect and go on
                 log(f"warning: {e}; reconnecting")
                 bus_fd = self.reconnect()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .accounts import Accounts, SystemAccounts
 from .paths import Paths
@@ -36,6 +37,26 @@ class Host:
         if self._systemd is None:
             self._systemd = self.systemd_factory()
         return self._systemd
+
+    def record_event(self, kind: str, instance_id: str | None, message: str, **data: Any) -> None:
+        """An event a command saw (an update, a port conflict), into the history, where
+        warlockd picks it up for its webhooks. A command never fails for its history."""
+        import sys
+        import time
+
+        from .store import Event, Store, StoreError
+
+        try:
+            store = Store(self.paths.state / "warlock.db")
+        except StoreError as e:
+            sys.stderr.write(f"warning: event not recorded: {e}\n")
+            return
+        try:
+            store.add_event(Event(time.time(), kind, instance_id, message, data))
+        except StoreError as e:
+            sys.stderr.write(f"warning: event not recorded: {e}\n")
+        finally:
+            store.close()
 
     @classmethod
     def from_env(cls) -> Host:

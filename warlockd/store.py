@@ -236,6 +236,23 @@ class Store:
             for r in rows
         ]
 
+    def events_after(self, after_id: int, limit: int = 100) -> list[Event]:
+        """Events with an id above `after_id`, in the order they were added."""
+        rows = self._read(
+            "reading events", "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )  # fmt: skip
+        return [
+            Event(
+                r["ts"], r["kind"], r["instance_id"], r["message"], json.loads(r["data"]), r["id"]
+            )
+            for r in rows
+        ]
+
+    def last_event_id(self) -> int:
+        rows = self._read("reading events", "SELECT MAX(id) FROM events", [])
+        return int(rows[0][0] or 0)
+
     def metrics(self, instance_id: str, since: float, until: float | None = None) -> list[Sample]:
         """Samples of one instance in [since, until], oldest first, at the finest resolution
         kept for each stretch: hourly history, then minute rows, then raw detail."""

@@ -266,6 +266,28 @@ def test_webhooks_are_posted_and_a_hanging_endpoint_delays_nothing(ct: SystemdCo
     assert got["/json"]["kind"] == "started" and got["/json"]["instance_id"] == inst["id"]
     embed = got["/discord"]["embeds"][0]
     assert embed["title"].startswith("Hooked") and "running" in embed["description"]
+    # an event a command records (start refused: the port is taken) goes out as well
+    other = create(ct, "--instance-name", "Squatted", "--port", "game=31777")
+    squat = "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+    squat += "s.bind(('0.0.0.0', 31777)); time.sleep(600)"
+    ct.run(["systemd-run", "--unit", "squatter", "/usr/bin/python3", "-c", squat])
+    wait_for(
+        lambda: manage(ct, "--instance", other["id"], "--start", check=False).returncode == 1,
+        timeout=15,
+        message="the start refused",
+    )
+    wait_for(
+        lambda: any(
+            r["path"] == "/json" and r["body"]["kind"] == "port_conflict"
+            and r["body"]["instance_id"] == other["id"]
+            for r in (json.loads(line) for line in ct.run(
+                ["bash", "-c", "cat /root/hooks.log"]).stdout.splitlines())
+        ),
+        timeout=15,
+        message="the port conflict posted",
+    )  # fmt: skip
+    ct.run(["systemctl", "stop", "squatter"])
+    manage(ct, "--instance", other["id"], "--delete", "--yes", "--purge")
     ct.run(["cp", "/root/before-hooks.toml", "/etc/warlock/warlockd.toml"])
     ct.run(["systemctl", "reload", "warlockd"])
     ct.run(["systemctl", "stop", "hooksink"])

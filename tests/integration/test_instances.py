@@ -137,6 +137,8 @@ def test_start_refuses_a_port_a_host_process_took_meanwhile(ct: SystemdContainer
     assert result.returncode == 1
     assert "31555" in result.stderr and "is taken by" in result.stderr
     assert ct.systemctl("is-active", f"game@{inst['id']}.service").stdout.strip() == "inactive"
+    out = manage(ct, "events", "--instance", inst["id"], "--since", "1h", "--json").stdout
+    assert [e["kind"] for e in json.loads(out)] == ["port_conflict"]
     manage(ct, "--instance", inst["id"], "--start")  # free again
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
 

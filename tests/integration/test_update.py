@@ -132,5 +132,8 @@ def test_update_rolls_back_a_build_that_does_not_start_and_prunes_unused_builds(
     assert services(ct, a["id"])["status"] == "running"
     assert services(ct, b["id"])["status"] == "running"  # B still runs build 100
     assert builds(ct) == {"100", "300"}  # 200 is used by nobody: pruned
+    out = manage(ct, "events", "--instance", a["id"], "--since", "1h", "--json").stdout
+    updates = [e["data"] for e in json.loads(out) if e["kind"] == "update"]
+    assert [(u["new_build"], u["rolled_back"]) for u in updates] == [("200", True), ("300", False)]
     for inst in (a, b, c):
         manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")

@@ -12,6 +12,7 @@ from warlockd.accounts import MemoryAccounts
 from warlockd.actions import CreateRequest
 from warlockd.errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
 from warlockd.model import DEFAULT_ID, Instance, Limits
+from warlockd.store import Store
 from warlockd.systemd import UnitState
 
 NGINX = "process 42 (nginx)"
@@ -252,6 +253,18 @@ def test_start_refuses_when_a_host_process_took_the_port(world: World, inst: Ins
         actions.start(world.host, inst)
     assert [op for op, _ in world.mem.calls[calls:]] == ["states"]  # looked, did not start
     assert inst.unit not in world.mem.units
+    store = Store(world.paths.state / "warlock.db")
+    (ev,) = store.events(0)
+    store.close()
+    assert (ev.kind, ev.instance_id) == ("port_conflict", inst.id) and "nginx" in ev.message
+
+
+def test_an_event_that_cannot_be_recorded_is_a_warning_not_a_failure(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (world.paths.state / "warlock.db").mkdir(parents=True)  # not a database
+    world.host.record_event("update", ID_A, "updated")
+    assert capsys.readouterr().err.startswith("warning: event not recorded: ")
 
 
 def test_start_of_a_running_instance_does_not_trip_over_its_own_ports(

@@ -18,7 +18,7 @@ from warlockd.daemon import Daemon, DaemonBackend
 from warlockd.errors import NotFound
 from warlockd.metrics import Sampler
 from warlockd.model import Instance
-from warlockd.store import Store
+from warlockd.store import Event, Store
 
 
 def _cgroup(root: Path, inst: Instance, memory: int, usec: int, tasks: int) -> None:
@@ -488,3 +488,29 @@ def test_a_create_killed_half_way_is_reported_when_the_daemon_starts(
     assert _events(daemon) == [
         ("daemon", f"a create of {half.id} was interrupted; the next create undoes it")
     ]
+
+
+class _Hooks:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None]] = []
+
+    def submit(self, ev: Event, name: str | None = None) -> None:
+        self.sent.append((ev.kind, name))
+
+    def stop(self, timeout: float) -> None:
+        pass
+
+
+def test_events_commands_record_go_out_once_and_the_daemons_own_are_not_repeated(
+    world: World, daemon: Daemon
+) -> None:
+    inst = _create(world)
+    daemon.load_registry(first=True)
+    daemon.seen_event = daemon.store.last_event_id() if daemon.store else 0
+    hooks = daemon.dispatcher = _Hooks()
+    daemon.event("backup", inst, "ours")  # sent at once, by event()
+    world.host.record_event("update", inst.id, "updated from build 1 to 2")  # a command's
+    world.host.record_event("port_conflict", inst.id, "port 30000/udp is taken")
+    daemon.forward_events()
+    daemon.forward_events()
+    assert hooks.sent == [("backup", "alpha"), ("update", "alpha"), ("port_conflict", "alpha")]
