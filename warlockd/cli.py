@@ -36,6 +36,8 @@ O_SINCE = typer.Option(
     None, "--since", help="How far back: 15m, 1h, 2d, 1w (metrics: 1h, events: 1d)."
 )
 O_WATCH = typer.Option(False, "--watch", "-w", help="Refresh every 2 s.")
+O_MAX_BACKUPS = typer.Option(None, "--max-backups", help="Keep only the newest N backups.")
+O_FORCE = typer.Option(False, "--force", help="Restore: stop a running game first.")
 
 app = typer.Typer(
     add_completion=False,
@@ -50,7 +52,8 @@ def _merge(ctx: typer.Context, **given: Any) -> Opts:
     base: Opts = ctx.obj if isinstance(ctx.obj, Opts) else Opts()
     for f in fields(Opts):
         value = given.get(f.name)
-        if value not in (None, False, [], ()) and not (f.name == "lines" and value == 50):
+        given_ = value is not None and value is not False and value not in ([], ())
+        if given_ and not (f.name == "lines" and value == 50):  # 0 counts: `is`, not `==`
             setattr(base, f.name, list(value) if isinstance(value, (list, tuple)) else value)
     return base
 
@@ -90,6 +93,12 @@ def root(
     events: bool = typer.Option(False, "--events", help="Events (--since 1d)."),
     dashboard: bool = typer.Option(False, "--dashboard", help="Every instance on one screen."),
     setup: bool = typer.Option(False, "--setup", help="Install warlockd from this checkout."),
+    backup: bool = typer.Option(False, "--backup", help="Archive the saves to <dir>/backups."),
+    restore: Optional[str] = typer.Option(
+        None, "--restore", help="Restore a backup (its name or path); --force if running."
+    ),
+    max_backups: Optional[int] = O_MAX_BACKUPS,
+    force: bool = O_FORCE,
     since: Optional[str] = O_SINCE,
     watch: bool = O_WATCH,
     update: bool = typer.Option(False, "--update", help="Update; roll back if it fails to start."),
@@ -131,6 +140,7 @@ def root(
         since,
         watch,
     )
+    o.max_backups, o.archive, o.force = max_backups, restore, force
     ctx.obj = o
     if ctx.invoked_subcommand:
         return
@@ -158,6 +168,8 @@ def root(
                 events,
                 dashboard,
                 setup,
+                backup,
+                restore is not None,
             ),
             strict=True,
         )
@@ -236,6 +248,31 @@ for _verb, _doc in (
     ("setup", "Install and start warlockd (template, daemon, D-Bus policy) from this checkout."),
 ):
     _simple(_verb, _doc)
+
+
+@app.command("backup")
+def backup_cmd(
+    ctx: typer.Context,
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    max_backups: Optional[int] = O_MAX_BACKUPS,
+    debug: bool = O_DEBUG,
+) -> None:
+    """Archive the instance's saves to <dir>/backups (--max-backups N keeps the newest N)."""
+    raise typer.Exit(ACTIONS["backup"](_merge(ctx, **_named(locals()))))
+
+
+@app.command("restore")
+def restore_cmd(
+    ctx: typer.Context,
+    archive: str = typer.Argument(..., help="A backup's file name, or its absolute path."),
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    force: bool = O_FORCE,
+    debug: bool = O_DEBUG,
+) -> None:
+    """Put a backup's saves back (a safety backup is made first; --force if running)."""
+    raise typer.Exit(ACTIONS["restore"](_merge(ctx, **_named(locals()))))
 
 
 @app.command("logs")

@@ -30,6 +30,8 @@ VERBS = (
     "events",
     "dashboard",
     "setup",
+    "backup",
+    "restore",
 )
 
 
@@ -56,6 +58,9 @@ class Opts:
     text: str | None = None
     since: str | None = None  # metrics: 1h, events: 1d
     watch: bool = False
+    max_backups: int | None = None
+    archive: str | None = None  # restore: a backup's name, or a path
+    force: bool = False
 
 
 def _host() -> Any:
@@ -400,7 +405,32 @@ def do_setup(o: Opts) -> int:
     return 0
 
 
+def do_backup(o: Opts) -> int:
+    from .backup import backup
+
+    host, inst = _one(o)
+    result = backup(host, inst, o.max_backups)
+    _emit(result.__dict__ | {"pruned": list(result.pruned)})
+    _log(f"{inst.id}: backed up to {result.file}")
+    return 0
+
+
+def do_restore(o: Opts) -> int:
+    from .backup import restore
+    from .errors import InvalidInput
+
+    if not o.archive:
+        raise InvalidInput("restore needs a backup: its name or path", hint="manage.py backup")
+    host, inst = _one(o)
+    result = restore(host, inst, o.archive, force=o.force)
+    _emit(result)
+    _log(f"{inst.id}: restored {result['restored']}")
+    return 0
+
+
 ACTIONS: dict[str, Callable[[Opts], int]] = {
+    "backup": do_backup,
+    "restore": do_restore,
     "setup": do_setup,
     "get-metrics": do_get_metrics,
     "metrics": do_metrics,

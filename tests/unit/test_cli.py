@@ -442,3 +442,28 @@ def test_list_json_fast_and_full_print_the_same_one_instance_a_line(
     assert (lines[0], lines[-1], len(lines)) == ("[", "]", 5)
     status = {r["id"]: r["status"] for r in json.loads(outs[0])}
     assert status == {i.id: "running" if i is made[0] else "stopped" for i in made}
+
+
+def test_backup_and_restore_in_both_spellings(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from warlockd import actions
+    from warlockd.actions import CreateRequest
+
+    inst = actions.create(world.host, CreateRequest("example", "b", ID_A))
+    (Path(inst.path) / "world.json").write_text('{"tick": 5}')
+    monkeypatch.setattr(commands, "_host", lambda: world.host)
+    capsys.readouterr()
+    assert cli.main(["--instance", ID_A, "--backup", "--max-backups", "1"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert cli.main(["backup", "--instance", ID_A, "--max-backups", "1"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["pruned"] == [first["file"]]
+    (Path(inst.path) / "world.json").write_text('{"tick": 9}')
+    name = Path(second["file"]).name
+    assert cli.main(["--instance", ID_A, "--restore", name]) == 0
+    assert json.loads(capsys.readouterr().out)["restored"] == second["file"]
+    assert (Path(inst.path) / "world.json").read_text() == '{"tick": 5}'
+    assert cli.main(["restore", name, "--instance", ID_A]) == 0
+    assert cli.main(["restore", "--instance", ID_A, "../x"]) == 2
+    assert "error: backup path" in capsys.readouterr().err

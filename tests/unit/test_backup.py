@@ -1,0 +1,177 @@
+"""Backups and restore of an instance's saves, over a World (in-memory systemd)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.unit.support import ID_A, World
+from warlockd import actions, backup
+from warlockd.actions import CreateRequest
+from warlockd.errors import Conflict, InvalidInput, NotFound
+from warlockd.model import Instance
+from warlockd.store import Store
+
+
+@pytest.fixture
+def inst(world: World) -> Instance:
+    made = actions.create(world.host, CreateRequest("example", "saved", ID_A))
+    _world(made, 7)
+    return made
+
+
+def _world(inst: Instance, tick: int) -> None:
+    (Path(inst.path) / "world.json").write_text(json.dumps({"tick": tick}))
+
+
+def _tick(inst: Instance) -> int:
+    return int(json.loads((Path(inst.path) / "world.json").read_text())["tick"])
+
+
+def _names(archive: str | Path) -> list[str]:
+    with tarfile.open(archive) as tar:
+        return tar.getnames()
+
+
+def _events(world: World) -> list[tuple[str, str]]:
+    store = Store(world.paths.state / "warlock.db")
+    try:
+        return [(e.kind, e.message) for e in store.events(0)]
+    finally:
+        store.close()
+
+
+def _evil(inst: Instance, name: str, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    path = backup.backup_dir(inst) / name
+    path.parent.mkdir(exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        member.size = len(data) if member.isfile() else 0
+        tar.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+def test_a_backup_holds_the_saves_the_manifest_names_and_nothing_half_written(
+    world: World, inst: Instance
+) -> None:
+    (Path(inst.path) / "console").write_text("")  # not a save
+    result = backup.backup(world.host, inst)
+    assert Path(result.file).name.startswith(f"{inst.id}-backup-")
+    assert result.file.endswith(".tar.gz") and result.size == Path(result.file).stat().st_size
+    assert _names(result.file) == ["world.json"]
+    assert [p.name for p in backup.backup_dir(inst).iterdir() if p.name != ".lock"] == [
+        Path(result.file).name
+    ]  # no temporary file left beside it
+    assert (Path(result.file).stat().st_mode & 0o777) == 0o600
+    assert _events(world)[-1][0] == "backup"
+
+
+def test_max_backups_keeps_the_newest(world: World, inst: Instance) -> None:
+    made = [backup.backup(world.host, inst).file for _ in range(3)]
+    result = backup.backup(world.host, inst, max_backups=2)
+    kept = sorted(str(p) for p in backup.backup_dir(inst).glob("*.tar.gz"))
+    assert kept == sorted([made[2], result.file]) and set(result.pruned) == set(made[:2])
+    with pytest.raises(InvalidInput, match="--max-backups 0"):
+        backup.backup(world.host, inst, max_backups=0)
+
+
+def test_restore_puts_the_saves_back_and_keeps_a_safety_backup(
+    world: World, inst: Instance
+) -> None:
+    saved = backup.backup(world.host, inst)
+    _world(inst, 99)
+    result = backup.restore(world.host, inst, Path(saved.file).name)
+    assert _tick(inst) == 7
+    safety = Path(str(result["safety_backup"]))
+    assert safety.name.endswith("-pre-restore.tar.gz")
+    with tarfile.open(safety) as tar:
+        member = tar.extractfile("world.json")
+        assert member is not None and json.loads(member.read())["tick"] == 99
+    assert result["restarted"] is False and result["paths"] == ["world.json"]
+    assert not [p for p in Path(inst.path).iterdir() if p.name.startswith(".restore")]
+    assert "restored" in _events(world)[-1][1]
+
+
+def test_restore_refuses_while_the_game_runs_unless_forced(world: World, inst: Instance) -> None:
+    saved = backup.backup(world.host, inst)
+    actions.start(world.host, inst)
+    _world(inst, 99)
+    with pytest.raises(Conflict, match="is running"):
+        backup.restore(world.host, inst, saved.file)
+    assert _tick(inst) == 99
+    calls = len(world.mem.calls)
+    result = backup.restore(world.host, inst, saved.file, force=True)
+    ops = [op for op, _ in world.mem.calls[calls:]]
+    assert ops.index("stop") < ops.index("start") and result["restarted"] is True
+    assert _tick(inst) == 7 and world.mem.units[inst.unit].active == "active"
+
+
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [
+        (tarfile.TarInfo("../escape"), "points outside"),
+        (tarfile.TarInfo("/etc/cron.d/evil"), "points outside"),
+        (tarfile.TarInfo("backups/x.tar.gz"), "is not a save"),
+    ],
+)
+def test_restore_refuses_an_archive_that_reaches_outside(
+    world: World, inst: Instance, member: tarfile.TarInfo, why: str
+) -> None:
+    evil = _evil(inst, "evil.tar.gz", member)
+    before = world.snapshot()
+    with pytest.raises(InvalidInput, match=why):
+        backup.restore(world.host, inst, evil.name)
+    assert world.snapshot() == before
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE])
+def test_restore_refuses_links_and_devices(world: World, inst: Instance, kind: bytes) -> None:
+    member = tarfile.TarInfo("world.json")
+    member.type, member.linkname = kind, "/etc/shadow"
+    evil = _evil(inst, "link.tar.gz", member)
+    before = world.snapshot()
+    with pytest.raises(InvalidInput, match="not a plain file"):
+        backup.restore(world.host, inst, evil.name)
+    assert world.snapshot() == before
+
+
+def test_restore_drops_setuid_bits(world: World, inst: Instance) -> None:
+    member = tarfile.TarInfo("world.json")
+    member.mode = 0o4755
+    evil = _evil(inst, "suid.tar.gz", member, json.dumps({"tick": 3}).encode())
+    backup.restore(world.host, inst, evil.name)
+    assert _tick(inst) == 3 and (Path(inst.path) / "world.json").stat().st_mode & 0o7000 == 0
+
+
+@pytest.mark.parametrize(
+    ("given", "error"),
+    [
+        ("../../etc/passwd", InvalidInput),
+        ("relative/path.tar.gz", InvalidInput),
+        ("name with spaces", InvalidInput),
+        ("missing.tar.gz", NotFound),
+        ("/nonexistent/x.tar.gz", NotFound),
+    ],
+)
+def test_restore_of_a_bad_name_changes_nothing(
+    world: World, inst: Instance, given: str, error: type[Exception]
+) -> None:
+    before = world.snapshot()
+    with pytest.raises(error):
+        backup.restore(world.host, inst, given)
+    assert world.snapshot() == before
+
+
+def test_restore_of_a_file_that_is_not_an_archive_changes_nothing(
+    world: World, inst: Instance
+) -> None:
+    junk = backup.backup_dir(inst) / "junk.tar.gz"
+    junk.parent.mkdir(exist_ok=True)
+    junk.write_bytes(b"not gzip")
+    before = world.snapshot()
+    with pytest.raises(InvalidInput, match="not a readable"):
+        backup.restore(world.host, inst, junk.name)
+    assert world.snapshot() == before

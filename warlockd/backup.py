@@ -1,0 +1,251 @@
+"""Backups of an instance's saves, and restoring one: `<path>/backups/<id>-backup-*.tar.gz`.
+
+What goes in: the paths the app's manifest names as saves (or, when it names none, the
+whole instance directory but its backups and console). An archive is written beside
+its final name and renamed into place, so a backup cut short never looks finished.
+Restoring refuses while the game runs (`--force` stops it, and starts it again after),
+accepts only plain files and directories inside the instance directory, keeps a
+safety backup of what it replaces, and swaps each save path in with a rename.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from . import fsutil
+from .apps import App, find_app
+from .errors import Conflict, InvalidInput, NotFound, WarlockError
+from .host import Host
+from .model import Instance
+from .units import PACKAGE_ROOT
+
+BACKUPS = "backups"
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")  # what a panel may pass as a bare file name
+_SKIP = {BACKUPS, "console"}  # not saves: the archives themselves, the runner's FIFO
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    instance_id: str
+    file: str
+    size: int
+    pruned: tuple[str, ...] = ()
+
+
+def backup_dir(inst: Instance) -> Path:
+    return Path(inst.path) / BACKUPS
+
+
+def _members(inst: Instance, app: App) -> list[str]:
+    root = Path(inst.path)
+    if app.saves:
+        return [s for s in app.saves if (root / s).exists()]
+    return sorted(p.name for p in root.iterdir() if p.name not in _SKIP)
+
+
+def _lock(inst: Instance) -> Path:
+    return backup_dir(inst) / ".lock"
+
+
+def _backups(inst: Instance) -> list[Path]:
+    """This instance's archives, oldest first (by when each was written: names made in
+    the same second differ only by a suffix)."""
+    d = backup_dir(inst)
+    if not d.is_dir():
+        return []
+    return sorted(
+        d.glob(f"{inst.id}-backup-*.tar.gz"), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
+
+
+def _write_archive(inst: Instance, app: App, suffix: str = "") -> Path:
+    d = backup_dir(inst)
+    d.mkdir(mode=0o700, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    final = d / f"{inst.id}-backup-{stamp}{suffix}.tar.gz"
+    n = 1
+    while final.exists():  # two in one second
+        n += 1
+        final = d / f"{inst.id}-backup-{stamp}{suffix}-{n}.tar.gz"
+    tmp = d / f".{final.name}.{os.getpid()}.tmp"
+    root = Path(inst.path)
+    st = root.stat()
+    try:
+        with open(tmp, "wb") as out:
+            os.chmod(tmp, 0o600)
+            # read as the instance's user: a game that swaps a save for a link to a file
+            # only root may read gets a permission error, not that file in its backup
+            drop: dict[str, Any] = (
+                {"user": st.st_uid, "group": st.st_gid, "extra_groups": []}
+                if os.geteuid() == 0 else {}
+            )  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-m", "warlockd.backup", str(root), *_members(inst, app)],
+                stdout=out, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
+                cwd="/", env={"PYTHONPATH": str(PACKAGE_ROOT), "PATH": "/usr/bin:/bin"},
+                timeout=3600, **drop,
+            )  # fmt: skip
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        fsutil.fsync_dir(d)
+    except subprocess.CalledProcessError as e:
+        tmp.unlink(missing_ok=True)
+        why = e.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
+        raise WarlockError(f"backup of {inst.id} failed: {why[0]}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def _archive(root: Path, names: list[str], out: BinaryIO) -> None:
+    """The archive of `names` under `root`, written to `out` (run as the instance's user)."""
+    with tarfile.open(fileobj=out, mode="w|gz") as tar:
+        for name in names:
+            tar.add(root / name, arcname=name, filter=_plain_only)
+
+
+def _plain_only(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    # a game's symlink or FIFO is not part of its world, and restore would refuse it
+    return info if info.isfile() or info.isdir() else None
+
+
+def backup(host: Host, inst: Instance, max_backups: int | None = None) -> BackupResult:
+    if max_backups is not None and max_backups < 1:
+        raise InvalidInput(f"--max-backups {max_backups}: expected 1 or more")
+    app = find_app(host.paths, inst.app)
+    backup_dir(inst).mkdir(mode=0o700, exist_ok=True)
+    with fsutil.locked(_lock(inst)):
+        made = _write_archive(inst, app)
+        pruned: list[str] = []
+        if max_backups is not None:
+            for old in _backups(inst)[:-max_backups]:
+                if old != made:
+                    fsutil.remove(old)
+                    pruned.append(str(old))
+    size = made.stat().st_size
+    host.record_event("backup", inst.id, f"backed up to {made.name} ({size} bytes)", file=str(made))
+    return BackupResult(inst.id, str(made), size, tuple(pruned))
+
+
+def resolve_archive(inst: Instance, given: str) -> Path:
+    """A bare name is one of the instance's backups; a path is taken as it is."""
+    if "/" not in given:
+        if not _NAME_RE.fullmatch(given):
+            raise InvalidInput(f"backup name {given!r}: expected letters, digits, . _ -")
+        path = backup_dir(inst) / given
+    else:
+        path = Path(given)
+        if not path.is_absolute():
+            raise InvalidInput(f"backup path {given!r}: expected an absolute path or a name")
+    if not path.is_file():
+        raise NotFound(f"no backup {path}", hint=f"manage.py backup --instance {inst.id}")
+    return path
+
+
+def _checked_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """Every member, refusing anything that could land outside or be more than data."""
+    out = []
+    for info in tar.getmembers():
+        name = PurePosixPath(info.name)
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise InvalidInput(f"{archive.name}: {info.name!r} points outside")
+        if not (info.isfile() or info.isdir()):
+            raise InvalidInput(f"{archive.name}: {info.name!r} is not a plain file")
+        if name.parts[0] in _SKIP:
+            raise InvalidInput(f"{archive.name}: {info.name!r} is not a save")
+        info.mode &= 0o777  # no setuid, setgid or sticky bits from an archive
+        out.append(info)
+    if not out:
+        raise InvalidInput(f"{archive.name} is empty")
+    return out
+
+
+def restore(host: Host, inst: Instance, given: str, *, force: bool = False) -> dict[str, object]:
+    archive = resolve_archive(inst, given)
+    try:
+        # one open file from the check to the extraction: what was checked is what lands
+        with tarfile.open(archive, "r:gz") as tar:
+            return _restore(host, inst, archive, tar, _checked_members(tar, archive), force)
+    except (tarfile.TarError, EOFError) as e:
+        raise InvalidInput(f"{archive.name} is not a readable .tar.gz: {e}") from None
+
+
+def _restore(
+    host: Host, inst: Instance, archive: Path, tar: tarfile.TarFile,
+    members: list[tarfile.TarInfo], force: bool,
+) -> dict[str, object]:  # fmt: skip
+    from .actions import start, stop
+
+    tops = sorted({PurePosixPath(m.name).parts[0] for m in members})
+    app = find_app(host.paths, inst.app)
+    loaded = host.systemd.states(inst.unit).get(inst.unit)
+    running = bool(loaded and loaded.active in ("active", "activating", "reloading"))
+    if running and not force:
+        raise Conflict(
+            f"{inst.id} is running: restoring would overwrite the world under it",
+            hint="stop it first, or pass --force to stop it and start it again after",
+        )
+    if running:
+        stop(host, inst)
+    root = Path(inst.path)
+    st = root.stat()
+    with fsutil.locked(_lock(inst)):
+        safety = _write_archive(inst, app, suffix="-pre-restore")
+        work = root / f".restore-{os.getpid()}"
+        work.mkdir(mode=0o700)
+        try:
+            tar.extractall(work / "new", members=members)  # each one checked
+            for dirpath, dirnames, filenames in os.walk(work / "new"):
+                for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
+                    os.chown(n, st.st_uid, st.st_gid, follow_symlinks=False)
+            (work / "old").mkdir()
+            _swap(root, work, tops)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    host.record_event(
+        "backup", inst.id, f"restored {archive.name} (safety copy {safety.name})",
+        file=str(archive), safety=str(safety),
+    )  # fmt: skip
+    if running:
+        start(host, inst)
+    return {
+        "instance_id": inst.id, "restored": str(archive), "safety_backup": str(safety),
+        "paths": tops, "restarted": running,
+    }  # fmt: skip
+
+
+def _swap(root: Path, work: Path, tops: list[str]) -> None:
+    """Each save path in with one rename, the old one set aside; all back on a failure."""
+    swapped: list[str] = []
+    try:
+        for top in tops:
+            if (root / top).exists():
+                os.rename(root / top, work / "old" / top)
+            swapped.append(top)
+            os.rename(work / "new" / top, root / top)
+    except OSError:
+        for top in reversed(swapped):
+            target = root / top
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            if (work / "old" / top).exists():
+                os.rename(work / "old" / top, target)
+        raise
+    fsutil.fsync_dir(root)
+
+
+if __name__ == "__main__":  # python3 -m warlockd.backup ROOT NAME...: the archive on stdout
+    _archive(Path(sys.argv[1]), sys.argv[2:], sys.stdout.buffer)
