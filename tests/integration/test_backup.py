@@ -1,0 +1,65 @@
+"""Backups and restore of a real game's world on a real systemd."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness.container import SystemdContainer, wait_for
+from tests.integration.test_instances import create, manage, services
+
+
+@pytest.fixture(scope="module")
+def ct(systemd_available: None) -> Iterator[SystemdContainer]:
+    with SystemdContainer() as booted:
+        yield booted
+
+
+def tick(ct: SystemdContainer, inst: dict[str, Any]) -> int:
+    out = ct.run(["cat", f"{inst['path']}/world.json"]).stdout
+    return int(json.loads(out)["tick"])
+
+
+def test_a_backup_of_a_running_game_restores_its_world(ct: SystemdContainer) -> None:
+    inst = create(ct, "--instance-name", "Saved")
+    iid = inst["id"]
+    manage(ct, "--instance", iid, "--start")
+    manage(ct, "--instance", iid, "--cmd", "save")
+    wait_for(
+        lambda: ct.run(["test", "-s", f"{inst['path']}/world.json"], check=False).returncode == 0,
+        timeout=15,
+        message="the world saved",
+    )
+    saved_tick = tick(ct, inst)
+    made = json.loads(manage(ct, "--instance", iid, "--backup", "--max-backups", "2").stdout)
+    listing = ct.run(["ls", "-l", f"{inst['path']}/backups"]).stdout
+    assert made["file"].rsplit("/", 1)[1] in listing
+    owner = ct.run(["stat", "-c", "%U %a", f"{inst['path']}/backups"]).stdout.split()
+    assert owner == ["root", "700"]  # the game cannot touch its own backups
+
+    manage(ct, "--instance", iid, "--stop")  # saves again: the world moved on
+    assert tick(ct, inst) > saved_tick
+    manage(ct, "--instance", iid, "--start")
+    refused = manage(ct, "--instance", iid, "restore", made["file"], check=False)
+    assert refused.returncode == 1 and "is running" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+
+    name = made["file"].rsplit("/", 1)[1]
+    done = json.loads(manage(ct, "restore", name, "--instance", iid, "--force").stdout)
+    assert done["restarted"] is True and done["paths"] == ["world.json"]
+    assert services(ct, iid)["status"] == "running"
+    journal = ct.run(["journalctl", "-u", f"game@{iid}.service", "-o", "cat"]).stdout
+    started = [line for line in journal.splitlines() if "] started '" in line]
+    assert f"tick {saved_tick}," in started[-1]  # the game came back from the restored world
+    world_owner = ct.run(["stat", "-c", "%U", f"{inst['path']}/world.json"]).stdout.strip()
+    assert world_owner == f"wl-{iid.replace('-', '')[:12]}"
+    kinds = [
+        e["message"].split()[0]
+        for e in json.loads(manage(ct, "events", "--instance", iid, "--json").stdout)
+        if e["kind"] == "backup"
+    ]
+    assert kinds == ["backed", "restored"]
+    manage(ct, "--instance", iid, "--delete", "--yes", "--purge")
