@@ -200,6 +200,9 @@ def dashboard(host: Host, *, as_json: bool, watch: bool, interval: float = 2.0) 
             sys.stdout.flush()
             time.sleep(interval)
     except KeyboardInterrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we leave
         sys.stdout.write("\n")
         return 0
 

@@ -298,7 +298,7 @@ def test_dashboard_watch_redraws_in_a_terminal_until_ctrl_c(ct: SystemdContainer
     inst = create(ct, "--instance-name", "OnScreen")
     manage(ct, "--instance", inst["id"], "--start")
     # a real terminal (script's pty), Ctrl-C after 5 s: frames every 2 s, then a clean exit
-    watch = f"timeout --preserve-status -s INT 5 {shlex.join(MANAGE)} dashboard --watch"
+    watch = f"timeout --foreground --preserve-status -s INT 5 {shlex.join(MANAGE)} dashboard -w"
     result = ct.run(["script", "-qfec", watch, "/dev/null"], check=False, timeout=60)
     assert result.returncode == 0, result.stdout[-500:]
     frames = result.stdout.split("\x1b[H")[1:]

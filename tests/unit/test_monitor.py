@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,8 @@ def test_dashboard_watch_redraws_in_place_and_ctrl_c_quits_cleanly(
 
     monkeypatch.setattr(monitor, "dashboard_rows", rows)
     monkeypatch.setattr(time, "sleep", sleep)
+    ignored: list[int] = []
+    monkeypatch.setattr(signal, "signal", lambda sig, how: ignored.append(sig))
     capsys.readouterr()
     assert monitor.dashboard(world.host, as_json=False, watch=True, interval=0.01) == 0
     out = capsys.readouterr().out
@@ -225,4 +228,4 @@ def test_dashboard_watch_redraws_in_place_and_ctrl_c_quits_cleanly(
     assert "\x1b[2J" not in out  # never a blank screen between frames
     assert all(f.rstrip("\n").endswith("Ctrl-C quits\x1b[J") for f in drawn)
     assert "running" in drawn[0] and "crashed" in drawn[1]
-    assert out.endswith("\n")
+    assert out.endswith("\n") and ignored == [signal.SIGINT]  # a second Ctrl-C is ignored
