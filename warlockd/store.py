@@ -176,11 +176,11 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
-        except BaseException:
+            self._db.execute("COMMIT")  # inside: a COMMIT that fails (disk full) must not
+        except BaseException:  # leave the transaction open, or no later write could begin
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:

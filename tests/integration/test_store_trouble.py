@@ -31,16 +31,22 @@ def journal(ct: SystemdContainer) -> str:
     return ct.run(["journalctl", "-u", "warlockd", "-o", "cat", "--no-pager"]).stdout
 
 
-def cached_status(ct: SystemdContainer, instance_id: str) -> str:
+def cached(ct: SystemdContainer, instance_id: str) -> dict[str, Any]:
     out = manage(ct, "--instance", instance_id, "--get-metrics").stdout
     data: dict[str, Any] = json.loads(out)[f"game@{instance_id}.service"]
+    return data
+
+
+def cached_status(ct: SystemdContainer, instance_id: str) -> str:
+    data = cached(ct, instance_id)
     return f"{data['source']}:{data['status']}"
 
 
 def test_a_full_disk_is_reported_once_and_watching_goes_on(ct: SystemdContainer) -> None:
-    inst = create(ct, "--instance-name", "Full")
+    # the game's directory elsewhere: a full disk under the game would stop it restarting
+    inst = create(ct, "--instance-name", "Full", "--dir", "/srv/full-test")
     ct.run(["systemctl", "stop", "warlockd"])
-    # /var/lib/warlock on a small filesystem, with what it holds, then filled up
+    # /var/lib/warlock (registry and history) on a small filesystem, then filled up
     ct.run(
         [
             "bash",
@@ -53,6 +59,8 @@ def test_a_full_disk_is_reported_once_and_watching_goes_on(ct: SystemdContainer)
     manage(ct, "--instance", inst["id"], "--start")
     wait_for(lambda: "started" in kinds(ct, inst["id"]), timeout=15, message="a started event")
     ct.run(["bash", "-c", "dd if=/dev/zero of=/var/lib/warlock/filler bs=64k 2>/dev/null; true"])
+    wait_for(lambda: cached(ct, inst["id"])["service_pid"], timeout=15, message="a cached pid")
+    before = cached(ct, inst["id"])["service_pid"]
     manage(ct, "--instance", inst["id"], "--cmd", "crash")
     wait_for(
         lambda: "database or disk is full" in journal(ct) or "SQLITE_FULL" in journal(ct),
@@ -61,7 +69,10 @@ def test_a_full_disk_is_reported_once_and_watching_goes_on(ct: SystemdContainer)
     )
     # watching goes on: systemd restarts the game and the daemon's cache follows it
     wait_for(
-        lambda: cached_status(ct, inst["id"]) == "cache:running",
+        lambda: (
+            cached_status(ct, inst["id"]) == "cache:running"
+            and cached(ct, inst["id"])["service_pid"] not in (0, before)
+        ),
         timeout=30,
         message="the restarted game seen by the daemon",
     )

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,6 +208,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
+from typing import Any
 from warlockd.store import Sample, Store
 store = Store(Path(sys.argv[1]))
 n = 0
@@ -236,3 +238,30 @@ def test_sigkill_mid_sampling_leaves_a_sound_database_with_every_commit(tmp_path
     assert _count(path, "samples_raw") >= committed
     assert _count(path, "samples_raw") % 100 == 0  # whole transactions only
     store.close()
+
+
+class _FullAtCommit:
+    """A connection whose next COMMIT fails as on a full disk (SQLite then keeps the
+    transaction open), passing everything else to the real one."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.failures = db, 1
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_commit_that_fails_leaves_no_open_transaction_behind(store: Store) -> None:
+    real = store._db
+    store._db = _FullAtCommit(real)  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="disk is full"):
+        store.add_event(Event(1.0, "backup", ID_A, "lost"))
+    store.add_event(Event(2.0, "backup", ID_A, "kept"))  # the disk has room again
+    store._db = real
+    assert [e.message for e in store.events(0)] == ["kept"]
