@@ -271,11 +271,10 @@ def test_webhooks_are_posted_and_a_hanging_endpoint_delays_nothing(ct: SystemdCo
     squat = "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
     squat += "s.bind(('0.0.0.0', 31777)); time.sleep(600)"
     ct.run(["systemd-run", "--unit", "squatter", "/usr/bin/python3", "-c", squat])
-    wait_for(
-        lambda: manage(ct, "--instance", other["id"], "--start", check=False).returncode == 1,
-        timeout=15,
-        message="the start refused",
-    )
+    bound = ["grep", "-q", f":{31777:04X} ", "/proc/net/udp"]
+    wait_for(lambda: ct.run(bound, check=False).returncode == 0, timeout=15, message="squatter")
+    refused = manage(ct, "--instance", other["id"], "--start", check=False)
+    assert refused.returncode == 1 and "is taken by" in refused.stderr
     wait_for(
         lambda: any(
             r["path"] == "/json" and r["body"]["kind"] == "port_conflict"
