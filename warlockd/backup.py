@@ -42,6 +42,8 @@ class BackupResult:
 
 
 def backup_dir(inst: Instance) -> Path:
+    if not Path(inst.path).is_dir():
+        raise NotFound(f"{inst.id}: its directory {inst.path} is missing")
     return Path(inst.path) / BACKUPS
 
 

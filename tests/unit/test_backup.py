@@ -175,3 +175,17 @@ def test_restore_of_a_file_that_is_not_an_archive_changes_nothing(
     with pytest.raises(InvalidInput, match="not a readable"):
         backup.restore(world.host, inst, junk.name)
     assert world.snapshot() == before
+
+
+def test_an_instance_whose_directory_is_gone_is_one_clear_error(
+    world: World, inst: Instance
+) -> None:
+    import shutil
+
+    shutil.rmtree(inst.path)
+    for call in (
+        lambda: backup.backup(world.host, inst),
+        lambda: backup.restore(world.host, inst, "x"),
+    ):
+        with pytest.raises(NotFound, match="is missing"):
+            call()
