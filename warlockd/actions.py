@@ -5,10 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +130,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
             name=name,
             path=path,
             ports=allocate(app.ports, taken, explicit),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_at=_now(),
             limits=req.limits,
             env=env,
             build=build.build_id,
@@ -142,6 +140,12 @@ def create(host: Host, req: CreateRequest) -> Instance:
         dropin = units.render_dropin(inst, app, host.paths.templates, build.path)
         _apply_create(host, inst, dropin, build.path, app.writable)
     return inst
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _secret(length: int) -> str:
@@ -212,6 +216,8 @@ def recover_interrupted(host: Host) -> list[str]:
 
 
 def _undo_create(host: Host, stub: Instance, data: dict[str, Any]) -> None:
+    import shutil
+
     dropin = host.paths.dropin_dir(stub.unit) / units.DROPIN
     if dropin.exists():
         units.remove_dropin(host.paths, stub)
@@ -231,6 +237,7 @@ def _apply_create(
     host: Host, inst: Instance, dropin: str, install: Path, writable: Sequence[str] = ()
 ) -> None:
     import json
+    import shutil
 
     undo: list[Callable[[], object]] = []
     note = _pending(host, inst.id)
@@ -367,6 +374,8 @@ def set_enabled(host: Host, inst: Instance, enabled: bool) -> Instance:
 
 def delete(host: Host, inst: Instance, purge: bool) -> list[str]:
     """Stop, disable, unregister; with purge, also the data and the user. Returns what went."""
+    import shutil
+
     removed: list[str] = []
     with host.registry.lock():
         host.systemd.stop(inst.unit, START_TIMEOUT)

@@ -17,7 +17,7 @@ from .errors import InvalidInput, NotFound
 from .install import FILENAME_RE, InstallSpec
 from .model import validate_guid
 from .paths import Paths
-from .query import QUERY_PROTOCOLS
+from .protocols import QUERY_PROTOCOLS  # not .query: apps need no socket
 
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 _KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from typing import NamedTuple
 
-QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft")
+from .protocols import QUERY_PROTOCOLS as QUERY_PROTOCOLS
 
 
 class QueryResult(NamedTuple):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,8 @@ def run(
     `env` is added to the clean environment (and may override its PATH or LC_ALL); nothing
     is inherited from ours.
     """
+    import subprocess  # here: commands that run nothing (start, list) need not load it
+
     try:
         proc = subprocess.run(
             list(argv),

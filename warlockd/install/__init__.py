@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,9 +127,10 @@ def current_build(apps_dir: Path, guid: str) -> str | None:
 @contextlib.contextmanager
 def staging(apps_dir: Path, guid: str) -> Iterator[Path]:
     """A fresh `.staging-*` directory beside the builds, removed unless promoted."""
-    parent = app_dir(apps_dir, guid)
+    import shutil
     import tempfile
 
+    parent = app_dir(apps_dir, guid)
     parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     path = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
     try:
@@ -141,6 +141,8 @@ def staging(apps_dir: Path, guid: str) -> Iterator[Path]:
 
 def promote(staged: Path, apps_dir: Path, guid: str, build_id: str) -> Path:
     """Rename a complete staging directory to its build (or reuse an identical build)."""
+    import shutil
+
     target = build_dir(apps_dir, guid, build_id)
     if target.is_dir():
         shutil.rmtree(staged)
@@ -163,6 +165,8 @@ def prune(apps_dir: Path, guid: str, keep: set[str]) -> list[Path]:
     Only build directories directly under `<apps_dir>/<guid>/` are candidates: dot entries
     (staging, SteamCMD's home, the current marker) and symlinks are never touched.
     """
+    import shutil  # here, as in staging() and promote(): `start` loads this module
+
     parent = app_dir(apps_dir, guid)
     if not parent.is_dir():
         return []

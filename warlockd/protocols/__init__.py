@@ -15,6 +15,9 @@ Nothing here does work at import time.
 
 from __future__ import annotations
 
+# what a manifest's [query] protocol may be (warlockd.query answers each one)
+QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft")
+
 
 class MalformedReply(ValueError):
     """The server's bytes do not follow the protocol (truncated, wrong header, bad JSON)."""
