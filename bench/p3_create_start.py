@@ -3,7 +3,8 @@
 One in-container loop (bench/create_start_loop.py) runs, 50 times,
 `manage.py --create --app example` then `manage.py --instance ID --start`, timing the
 pair. Target: median <= 0.6 s. The floor beside it is `systemctl daemon-reload` with
-those units loaded (every create reloads systemd once).
+those units loaded: the floor the target was derived from (create itself no longer
+reloads; the figure says how fast this machine's systemd is).
 
 The loop's instances stay: the loop starts with 50 loaded units and ends with 100.
 
