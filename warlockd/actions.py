@@ -190,17 +190,13 @@ def _log(message: str) -> None:
     sys.stderr.write(message + "\n")
 
 
-def _pending(host: Host, instance_id: str) -> Path:
-    return host.paths.state / f".creating-{instance_id}.json"
-
-
 def recover_interrupted(host: Host) -> list[str]:
     """Undo what a create killed half-way left (its user, directory, drop-in), from the
     note it wrote before changing anything. Under the registry lock: its writer is gone."""
     import json
 
     cleaned = []
-    for note in sorted(host.paths.state.glob(".creating-*.json")):
+    for note in host.paths.creating_notes().values():
         try:
             data = json.loads(note.read_text())
             stub = Instance(validate_id(str(data["id"])), "", "", str(data["path"]), {}, "")
@@ -240,7 +236,7 @@ def _apply_create(
     import shutil
 
     undo: list[Callable[[], object]] = []
-    note = _pending(host, inst.id)
+    note = host.paths.creating_note(inst.id)
     try:
         user_existed = host.accounts.exists(inst.user)
         directory = Path(inst.path)

@@ -55,7 +55,11 @@ def _members(inst: Instance, app: App) -> list[str]:
 
 
 def _lock(inst: Instance) -> Path:
-    return backup_dir(inst) / ".lock"
+    """The instance's backup lock, in its backups directory, made root-only first (the
+    lock would make it 0755)."""
+    d = backup_dir(inst)
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d / ".lock"
 
 
 def _backups(inst: Instance) -> list[Path]:
@@ -70,8 +74,7 @@ def _backups(inst: Instance) -> list[Path]:
 
 
 def _write_archive(inst: Instance, app: App, suffix: str = "") -> Path:
-    d = backup_dir(inst)
-    d.mkdir(mode=0o700, exist_ok=True)
+    d = backup_dir(inst)  # made by _lock(), held by our caller
     stamp = time.strftime("%Y%m%d-%H%M%S")
     final = d / f"{inst.id}-backup-{stamp}{suffix}.tar.gz"
     n = 1
@@ -126,7 +129,6 @@ def backup(host: Host, inst: Instance, max_backups: int | None = None) -> Backup
     if max_backups is not None and max_backups < 1:
         raise InvalidInput(f"--max-backups {max_backups}: expected 1 or more")
     app = find_app(host.paths, inst.app)
-    backup_dir(inst).mkdir(mode=0o700, exist_ok=True)
     with fsutil.locked(_lock(inst)):
         made = _write_archive(inst, app)
         pruned: list[str] = []

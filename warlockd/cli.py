@@ -52,8 +52,8 @@ def _merge(ctx: typer.Context, **given: Any) -> Opts:
     base: Opts = ctx.obj if isinstance(ctx.obj, Opts) else Opts()
     for f in fields(Opts):
         value = given.get(f.name)
-        given_ = value is not None and value is not False and value not in ([], ())
-        if given_ and not (f.name == "lines" and value == 50):  # 0 counts: `is`, not `==`
+        is_set = value is not None and value is not False and value not in ([], ())
+        if is_set and not (f.name == "lines" and value == 50):  # 0 counts: `is`, not `==`
             setattr(base, f.name, list(value) if isinstance(value, (list, tuple)) else value)
     return base
 

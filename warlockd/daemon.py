@@ -88,18 +88,21 @@ class Daemon:
             message=message,
             data=data,
         )
-        log(f"{inst.id if inst else 'warlockd'}: {kind}: {message}")
         if self.store is not None:
             try:
                 self.own_events.add(self.store.add_event(ev))
             except StoreError as e:
                 self._store_failed(e)
+        self._announce(ev, inst)
+
+    def _announce(self, ev: Event, inst: Instance | None) -> None:
+        """An event to the journal, the webhooks and InstanceChanged."""
+        log(f"{ev.instance_id or 'warlockd'}: {ev.kind}: {ev.message}")
         if self.dispatcher is not None:
             self.dispatcher.submit(ev, inst.name if inst else None)
         if self.api is not None and inst is not None:
-            self.api.emit_changed(
-                inst.id, str(self.tracked[inst.id].live.status) if inst.id in self.tracked else kind
-            )
+            t = self.tracked.get(inst.id)
+            self.api.emit_changed(inst.id, str(t.live.status) if t else ev.kind)
 
     def _store_failed(self, e: WarlockError) -> None:
         if str(e) not in self.store_errors:  # once per distinct problem, not every 10 s
@@ -148,8 +151,7 @@ class Daemon:
         """A create cut short by a crash or power loss leaves a user, a directory and a
         drop-in without a record; the next create undoes them (this daemon cannot: /etc is
         read-only to it), so say so at boot."""
-        for note in sorted(self.host.paths.state.glob(".creating-*.json")):
-            iid = note.name.removeprefix(".creating-").removesuffix(".json")
+        for iid in self.host.paths.creating_notes():
             try:
                 if self.host.registry.exists(iid):
                     continue  # killed after its record was saved: nothing half-made
@@ -363,7 +365,7 @@ class Daemon:
         c = self.config
         try:
             self.store = Store(
-                self.host.paths.state / "warlock.db",
+                self.host.paths.database,
                 raw_hours=c.raw_hours,
                 minute_days=c.minute_days,
                 hour_days=c.hour_days,
@@ -394,11 +396,7 @@ class Daemon:
                 self.own_events.discard(ev.id)
                 continue
             t = self.tracked.get(ev.instance_id or "")
-            log(f"{ev.instance_id or 'warlockd'}: {ev.kind}: {ev.message}")
-            if self.dispatcher is not None:
-                self.dispatcher.submit(ev, t.inst.name if t else None)
-            if self.api is not None and t is not None:
-                self.api.emit_changed(t.inst.id, str(t.live.status))
+            self._announce(ev, t.inst if t else None)
 
     def start_api(self) -> None:
         try:

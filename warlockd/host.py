@@ -47,7 +47,7 @@ class Host:
         from .store import Event, Store, StoreError
 
         try:
-            store = Store(self.paths.state / "warlock.db")
+            store = Store(self.paths.database)
         except StoreError as e:
             sys.stderr.write(f"warning: event not recorded: {e}\n")
             return

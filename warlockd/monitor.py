@@ -76,7 +76,7 @@ def do_get_metrics(host: Host, instances: list[Instance]) -> dict[str, Any]:
 def open_store(host: Host) -> Any:
     from .store import Store
 
-    return Store(host.paths.state / "warlock.db")
+    return Store(host.paths.database)
 
 
 def history(host: Host, inst: Instance, since: float) -> list[dict[str, Any]]:

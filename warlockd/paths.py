@@ -46,6 +46,21 @@ class Paths:
         return self.state / ".lock"
 
     @property
+    def database(self) -> Path:
+        return self.state / "warlock.db"
+
+    def creating_note(self, instance_id: str) -> Path:
+        """What a create in progress notes before its first change (actions.create)."""
+        return self.state / f".creating-{instance_id}.json"
+
+    def creating_notes(self) -> dict[str, Path]:
+        """The notes left by creates, by the id in their names."""
+        return {
+            p.name.removeprefix(".creating-").removesuffix(".json"): p
+            for p in sorted(self.state.glob(".creating-*.json"))
+        }
+
+    @property
     def extra_installers(self) -> Path:
         return self.config / "installers.d"
 

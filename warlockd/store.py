@@ -112,6 +112,10 @@ def _sample(row: sqlite3.Row) -> Sample:
     return Sample(**dict(row))
 
 
+def _event(r: sqlite3.Row) -> Event:
+    return Event(r["ts"], r["kind"], r["instance_id"], r["message"], json.loads(r["data"]), r["id"])
+
+
 class Store:
     """One connection, shared by the daemon's threads under a lock."""
 
@@ -229,12 +233,7 @@ class Store:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args += list(kinds)
         rows = self._read("reading events", sql + " ORDER BY ts, id LIMIT ?", [*args, limit])
-        return [
-            Event(
-                r["ts"], r["kind"], r["instance_id"], r["message"], json.loads(r["data"]), r["id"]
-            )
-            for r in rows
-        ]
+        return [_event(r) for r in rows]
 
     def events_after(self, after_id: int, limit: int = 100) -> list[Event]:
         """Events with an id above `after_id`, in the order they were added."""
@@ -242,12 +241,7 @@ class Store:
             "reading events", "SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?",
             [after_id, limit],
         )  # fmt: skip
-        return [
-            Event(
-                r["ts"], r["kind"], r["instance_id"], r["message"], json.loads(r["data"]), r["id"]
-            )
-            for r in rows
-        ]
+        return [_event(r) for r in rows]
 
     def last_event_id(self) -> int:
         rows = self._read("reading events", "SELECT MAX(id) FROM events", [])

@@ -305,3 +305,14 @@ def test_dashboard_watch_redraws_in_a_terminal_until_ctrl_c(ct: SystemdContainer
     assert all("OnScreen" in f and "Ctrl-C quits\x1b[J" in f for f in frames)
     assert "Traceback" not in result.stdout and "aborted" not in result.stdout
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
+def test_a_create_left_half_made_is_reported_when_warlockd_starts(ct: SystemdContainer) -> None:
+    half = "5e1f0c2d-3b4a-4c6d-8e7f-9a0b1c2d3e4f"
+    note = f"/var/lib/warlock/.creating-{half}.json"  # as a create killed -9 leaves it
+    ct.run(["bash", "-c", f'echo \'{{"id": "{half}"}}\' > {note}'])
+    ct.run(["systemctl", "restart", "warlockd"])
+    out = manage(ct, "events", "--since", "1h", "--json").stdout
+    said = [e["message"] for e in json.loads(out) if e["kind"] == "daemon"]
+    assert f"a create of {half} was interrupted; the next create undoes it" in said
+    ct.run(["rm", note])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -180,8 +181,6 @@ def test_restore_of_a_file_that_is_not_an_archive_changes_nothing(
 def test_an_instance_whose_directory_is_gone_is_one_clear_error(
     world: World, inst: Instance
 ) -> None:
-    import shutil
-
     shutil.rmtree(inst.path)
     for call in (
         lambda: backup.backup(world.host, inst),
@@ -189,3 +188,14 @@ def test_an_instance_whose_directory_is_gone_is_one_clear_error(
     ):
         with pytest.raises(NotFound, match="is missing"):
             call()
+
+
+def test_a_restore_from_elsewhere_makes_the_backups_directory_root_only(
+    world: World, inst: Instance, tmp_path: Path
+) -> None:
+    saved = backup.backup(world.host, inst)
+    elsewhere = tmp_path / "kept.tar.gz"
+    Path(saved.file).rename(elsewhere)
+    shutil.rmtree(backup.backup_dir(inst))
+    backup.restore(world.host, inst, str(elsewhere))
+    assert backup.backup_dir(inst).stat().st_mode & 0o777 == 0o700
