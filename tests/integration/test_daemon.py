@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -316,3 +317,32 @@ def test_a_create_left_half_made_is_reported_when_warlockd_starts(ct: SystemdCon
     said = [e["message"] for e in json.loads(out) if e["kind"] == "daemon"]
     assert f"a create of {half} was interrupted; the next create undoes it" in said
     ct.run(["rm", note])
+
+
+def test_instance_changed_is_signalled_for_its_own_and_for_forwarded_events(
+    ct: SystemdContainer,
+) -> None:
+    inst = create(ct, "--instance-name", "Signalled", "--port", "game=31888")
+    match = "type='signal',interface='org.warlock.Manager1',member='InstanceChanged'"
+    monitor = ct.popen(["timeout", "20", "busctl", "--system", "--json=short", "monitor",
+                        f"--match={match}"])  # fmt: skip
+    try:
+        time.sleep(1.0)  # the monitor's match is in place
+        manage(ct, "--instance", inst["id"], "--start")  # warlockd's own "started"
+        manage(ct, "--instance", inst["id"], "--stop")
+        squat = "import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+        squat += "s.bind(('0.0.0.0', 31888)); time.sleep(600)"
+        ct.run(["systemd-run", "--unit", "squatter2", "/usr/bin/python3", "-c", squat])
+        bound = ["grep", "-q", f":{31888:04X} ", "/proc/net/udp"]
+        wait_for(lambda: ct.run(bound, check=False).returncode == 0, timeout=15, message="bound")
+        assert manage(ct, "--instance", inst["id"], "--start", check=False).returncode == 1
+        time.sleep(7.0)  # forwarded within a loop turn (at most 5 s)
+    finally:
+        ct.run(["systemctl", "stop", "squatter2"], check=False)
+        monitor.terminate()
+    out, _ = monitor.communicate(timeout=30)
+    bodies = [json.loads(line)["payload"]["data"] for line in out.splitlines() if line.strip()]
+    mine = [status for iid, status in bodies if iid == inst["id"]]
+    # started and stopped (warlockd's own events), then the refused start (a command's)
+    assert mine[-3:] == ["running", "stopped", "stopped"]
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
