@@ -6,6 +6,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-from warlockd.entry import main
+from warlockd.entry import run
 
-sys.exit(main())
+run()

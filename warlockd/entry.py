@@ -9,8 +9,10 @@ convert) goes through cli.py.
 tests/unit/test_cli.py checks both paths answer alike.
 """
 
+import contextlib
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 _FAST = {
     spelling: verb
@@ -79,3 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         return report_error(e)
     except KeyboardInterrupt:
         return 130
+
+
+def run() -> NoReturn:
+    """manage.py's and the console scripts' entry: main(), then exit without tearing the
+    interpreter down. Every file a command writes is closed (and fsynced) before main()
+    returns; unloading the modules one by one would add 5 to 30 ms to each command (the
+    most to create, which loads jinja2), measured in bench/."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        # `manage.py list | head`: the reader has what it wanted
+        with contextlib.suppress(BrokenPipeError):
+            stream.flush()
+    os._exit(code)

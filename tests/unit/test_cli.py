@@ -283,6 +283,22 @@ def test_list_json_of_an_empty_host_is_an_empty_json_list(
     assert json.loads(out) == []
 
 
+def test_a_reader_that_goes_away_gets_no_traceback_and_the_exit_status_stays(
+    tmp_path: Path,
+) -> None:
+    # manage.py leaves with os._exit after flushing; a closed pipe must not turn that
+    # flush into a traceback (`manage.py list --json | head -1`).
+    proc = _start(tmp_path, ["--instance", "bad", "--start"])
+    proc.stdout.close()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 2
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert "Traceback" not in err and err.startswith("error: invalid instance id"), err
+    proc = _start(tmp_path, ["list", "--json"])
+    proc.stdout.close()  # type: ignore[union-attr]
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""  # type: ignore[union-attr]
+
+
 def test_both_spellings_of_list_give_the_same_output_on_a_seeded_host(
     tmp_path: Path, seeded: Instance
 ) -> None:
