@@ -6,9 +6,8 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import fsutil, units
 from .apps import App, find_app
@@ -24,14 +23,13 @@ from .systemd import UnitState
 START_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True)
-class CreateRequest:
+class CreateRequest(NamedTuple):
     app: str
     name: str | None = None
     instance_id: str | None = None
     ports: Sequence[str] = ()
     dir: str | None = None
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = Limits()
     env: Sequence[str] = ()
 
 

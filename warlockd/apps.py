@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 import signal
 import tomllib
-from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InvalidInput, NotFound
 from .install import FILENAME_RE, InstallSpec
@@ -37,8 +36,7 @@ class Protocol(StrEnum):
     BOTH = "both"  # the same number on TCP and UDP
 
 
-@dataclass(frozen=True)
-class PortSpec:
+class PortSpec(NamedTuple):
     key: str
     protocol: Protocol
     default: int
@@ -46,23 +44,20 @@ class PortSpec:
     env: str | None = None  # the environment variable that tells the game
 
 
-@dataclass(frozen=True)
-class Stop:
+class Stop(NamedTuple):
     command: str | None = None  # a command that saves and quits
     via: str = "console"  # where the command goes: the game's stdin, or its [rcon]
     signal: str = "SIGTERM"
     timeout: int = 60
 
 
-@dataclass(frozen=True)
-class Rcon:
+class Rcon(NamedTuple):
     protocol: str
     port: str  # a port key
     password: str  # a template, usually {{ secrets.rcon_password }}
 
 
-@dataclass(frozen=True)
-class ConfigOption:
+class ConfigOption(NamedTuple):
     option: str  # the human name panels show and `set-config` takes
     key: str
     format: str
@@ -75,24 +70,23 @@ class ConfigOption:
     group: str = ""
 
 
-@dataclass(frozen=True)
-class App:
+class App(NamedTuple):
     guid: str
     slug: str
     title: str
     command: tuple[str, ...]  # jinja2 templates over instance values
     ports: tuple[PortSpec, ...]
     manifest: Path
-    install: InstallSpec = field(default_factory=lambda: InstallSpec("bundled"))
+    install: InstallSpec = InstallSpec("bundled")
     max_players: int = 16
     start_timeout: int = 90
     watchdog: int = 0  # seconds; the runner feeds it only while the query answers
     stop: Stop = Stop()
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = {}  # noqa: RUF012 (shared, never changed in place)
     query: str = "none"  # the player-count protocol
     query_port: str | None = None  # the key of the port it answers on
     rcon: Rcon | None = None
-    secrets: dict[str, int] = field(default_factory=dict)  # name -> length, made per instance
+    secrets: dict[str, int] = {}  # noqa: RUF012 (name -> length, made per instance)
     saves: tuple[str, ...] = ()  # paths in the instance directory that hold the world
     writable: tuple[str, ...] = ()  # install files the game writes beside its binary
     configs: tuple[ConfigOption, ...] = ()

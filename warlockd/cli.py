@@ -5,7 +5,6 @@ Machine-read output is pure JSON on stdout; errors are one line on stderr.
 """
 
 import sys
-from dataclasses import fields
 from typing import Any, Dict, List, Optional
 
 import typer
@@ -50,12 +49,13 @@ app = typer.Typer(
 def _merge(ctx: typer.Context, **given: Any) -> Opts:
     """Options given before the subcommand (`--instance X start`) count too."""
     base: Opts = ctx.obj if isinstance(ctx.obj, Opts) else Opts()
-    for f in fields(Opts):
-        value = given.get(f.name)
+    changes: dict[str, Any] = {}
+    for name in Opts._fields:
+        value = given.get(name)
         is_set = value is not None and value is not False and value not in ([], ())
-        if is_set and not (f.name == "lines" and value == 50):  # 0 counts: `is`, not `==`
-            setattr(base, f.name, list(value) if isinstance(value, (list, tuple)) else value)
-    return base
+        if is_set and not (name == "lines" and value == 50):  # 0 counts: `is`, not `==`
+            changes[name] = list(value) if isinstance(value, (list, tuple)) else value
+    return base._replace(**changes)
 
 
 @app.callback(invoke_without_command=True)
@@ -139,8 +139,10 @@ def root(
         cmd,
         since,
         watch,
+        max_backups,
+        restore,
+        force,
     )
-    o.max_backups, o.archive, o.force = max_backups, restore, force
     ctx.obj = o
     if ctx.invoked_subcommand:
         return

@@ -6,9 +6,8 @@ Imports nothing heavy: the hot read path (get-services) runs from here without t
 import json
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 VERBS = (
     "check-update",
@@ -35,8 +34,7 @@ VERBS = (
 )
 
 
-@dataclass
-class Opts:
+class Opts(NamedTuple):
     instance: str | None = None
     service: str | None = None
     json: bool = False
@@ -44,9 +42,9 @@ class Opts:
     app: str | None = None
     instance_name: str | None = None
     instance_id: str | None = None
-    port: list[str] = field(default_factory=list)
+    port: Sequence[str] = ()
     dir: str | None = None
-    env: list[str] = field(default_factory=list)
+    env: Sequence[str] = ()
     cpu_quota: int | None = None
     memory_max: str | None = None
     tasks_max: int | None = None

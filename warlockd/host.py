@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .accounts import Accounts, SystemAccounts
@@ -19,13 +18,19 @@ def _real_systemd() -> Systemd:
     return PystemdSystemd()
 
 
-@dataclass
 class Host:
-    paths: Paths
-    systemd_factory: Callable[[], Systemd] = _real_systemd
-    accounts: Accounts = field(default_factory=SystemAccounts)
-    probe_ports: Callable[[], Taken] = host_taken
-    _systemd: Systemd | None = None
+    def __init__(
+        self,
+        paths: Paths,
+        systemd_factory: Callable[[], Systemd] = _real_systemd,
+        accounts: Accounts | None = None,
+        probe_ports: Callable[[], Taken] = host_taken,
+    ) -> None:
+        self.paths = paths
+        self.systemd_factory = systemd_factory
+        self.accounts: Accounts = SystemAccounts() if accounts is None else accounts
+        self.probe_ports = probe_ports
+        self._systemd: Systemd | None = None
 
     @property
     def registry(self) -> Registry:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import procs
 
@@ -14,8 +14,7 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
     cpu_percent: float | None
     memory_bytes: int | None
     tasks: int | None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
 _SHARE = Path("/usr/share/warlockd")
@@ -16,8 +16,7 @@ def _data_dir(name: str) -> Path:
     return local if (_SOURCE_ROOT / "pyproject.toml").is_file() else _SHARE / name
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     state: Path  # the registry: /var/lib/warlock
     units: Path  # where drop-ins go: /etc/systemd/system
     config: Path  # /etc/warlock

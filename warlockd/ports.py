@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .apps import PortSpec
 from .errors import Conflict, InvalidInput
@@ -11,8 +11,7 @@ from .errors import Conflict, InvalidInput
 MAX_STEPS = 2000
 
 
-@dataclass(frozen=True)
-class Holder:
+class Holder(NamedTuple):
     """Who holds a port: an instance or a host process."""
 
     port: int

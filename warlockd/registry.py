@@ -13,9 +13,8 @@ import os
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import fsutil
 from .errors import CorruptRecord, InvalidInput, NotFound
@@ -23,8 +22,7 @@ from .model import DEFAULT_ID, Instance, validate_guid, validate_id
 from .paths import Paths
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """A file in the registry that could not be read as an instance."""
 
     file: str

@@ -10,8 +10,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .errors import NotFound, SystemdError
 
@@ -25,8 +24,7 @@ _UNREACHABLE_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class UnitState:
+class UnitState(NamedTuple):
     name: str
     load: str = "not-found"  # LoadState
     active: str = "inactive"  # ActiveState
@@ -43,8 +41,7 @@ class UnitState:
     control_group: str = ""
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """Properties of one unit that systemd says changed (names and values as strings/ints)."""
 
     unit: str
@@ -270,8 +267,7 @@ class PystemdSystemd:
         def get(name: bytes) -> Any:
             return self._call(path, _PROPS, b"Get", b"ss", [_SERVICE, name])
 
-        return replace(
-            known,
+        return known._replace(
             result=_s(get(b"Result")),
             restarts=int(get(b"NRestarts")),
             main_pid=int(get(b"MainPID")),

@@ -6,7 +6,6 @@ import fnmatch
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 from .errors import SystemdError
 from .systemd import Change, UnitState
@@ -42,7 +41,7 @@ class MemorySystemd:
 
     def _set(self, unit: str, **fields: object) -> None:
         current = self.units.get(unit, UnitState(name=unit, load="loaded"))
-        self.units[unit] = replace(current, **fields)  # type: ignore[arg-type]
+        self.units[unit] = current._replace(**fields)  # type: ignore[arg-type]
         if self._watched is not None and unit.startswith(self._watched):
             names = _DBUS_NAMES
             self.pending.append(
@@ -112,15 +111,14 @@ class MemorySystemd:
     def state(self, unit: str) -> UnitState:
         self._check("state", unit)
         s = self.units.get(unit, UnitState(name=unit, load="loaded"))
-        return replace(s, unit_file_state="enabled" if unit in self.enabled else "disabled")
+        return s._replace(unit_file_state="enabled" if unit in self.enabled else "disabled")
 
     def watched(self, known: UnitState) -> UnitState:
         self._check("watched", known.name)
         s = self.units.get(known.name)
         if s is None:
             return known
-        return replace(
-            known,
+        return known._replace(
             result=s.result,
             restarts=s.restarts,
             main_pid=s.main_pid,

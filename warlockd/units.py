@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -156,7 +155,7 @@ def render_dropin(inst: Instance, app: App, template_dir: Path, install_path: Pa
         # the runner escalates within the app's timeout; systemd's SIGKILL is the backstop
         stop_timeout=app.stop.timeout + 10,
         watchdog=app.watchdog,
-        **dataclasses.asdict(inst.limits),
+        **inst.limits._asdict(),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,7 +120,7 @@ def test_new_instances_are_picked_up_with_one_listing_and_reads_of_loaded_units_
 ) -> None:
     made = [_create(world, f"n{i}", iid) for i, iid in enumerate((ID_A, ID_B, ID_C))]
     actions.start(world.host, made[0])
-    world.mem.units[made[0].unit] = replace(world.mem.units[made[0].unit], restarts=2)
+    world.mem.units[made[0].unit] = world.mem.units[made[0].unit]._replace(restarts=2)
     calls = len(world.mem.calls)
     daemon.load_registry(first=True)
     ops = [(op, arg) for op, arg in world.mem.calls[calls:] if op != "reset_failed"]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -211,7 +210,7 @@ def _verify(tmp_path: Path, dropin: str) -> subprocess.CompletedProcess[str]:
 def _runnable(inst: Instance) -> str:
     """The drop-in with an ExecStart that exists here: verify checks the binary."""
     app = example_app()
-    app = dataclasses.replace(app, command=("/bin/sh", "-c", "exec sleep 1", "x y;", ";", "$x"))
+    app = app._replace(command=("/bin/sh", "-c", "exec sleep 1", "x y;", ";", "$x"))
     return _render(inst, app)
 
 

@@ -17,9 +17,8 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import InvalidInput
 from ..fsutil import atomic_write, fsync_dir
@@ -32,8 +31,7 @@ FILENAME_RE = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}")  # install.fil
 CURRENT = ".current"
 
 
-@dataclass(frozen=True)
-class InstallSpec:
+class InstallSpec(NamedTuple):
     """The `[install]` table of a manifest."""
 
     source: str  # "bundled" | "apt" | "steamcmd" | "archive"
@@ -48,8 +46,7 @@ class InstallSpec:
     filename: str | None = None  # archive: keep the file as <build>/<filename>, not unpacked
 
 
-@dataclass(frozen=True)
-class Build:
+class Build(NamedTuple):
     path: Path  # where the server files are (read-only for instances)
     build_id: str  # apt: "pkg=version,..."; steamcmd: Steam's buildid; archive: sha256[:12]
 
