@@ -18,10 +18,27 @@ import os
 import pstats
 import runpy
 import sys
+from collections.abc import Iterator
+from typing import NoReturn
 
 DEFAULT_MATCH = r"warlockd/|pystemd|psutil|jinja2|tomllib|typer/main|click/core|subprocess"
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 PREFIXES = (ROOT + "/", "/usr/lib/python3/dist-packages/", "/usr/lib/python3.11/")
+
+
+@contextlib.contextmanager
+def _exit_raises() -> Iterator[None]:
+    """manage.py leaves through os._exit (warlockd.entry.run), which would take the
+    profile with it: make it a SystemExit while the script runs."""
+
+    def leave(code: int) -> NoReturn:
+        raise SystemExit(code)
+
+    real, os._exit = os._exit, leave  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         profiler.enable()
         try:
-            runpy.run_path(cmd[0], run_name="__main__")
+            with _exit_raises():
+                runpy.run_path(cmd[0], run_name="__main__")
         except SystemExit as e:
             code = e.code
         finally:
