@@ -398,8 +398,9 @@ def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, Any]]], list[Pro
     states = host.systemd.states("game@*.service") if instances else {}
     rows = []
     for inst in instances:
-        st = states.get(inst.unit)
+        unit = inst.unit
+        st = states.get(unit)
         status = status_of(st.active, st.sub) if st else status_of("inactive", "dead")
-        since = procs.unit_started(inst.unit) if status == "running" else 0.0
+        since = procs.unit_started(unit) if status == "running" else 0.0
         rows.append((inst, {"status": str(status), "uptime": procs.uptime(since)}))
     return rows, problems
