@@ -81,6 +81,9 @@ def render_values(templates: dict[str, str], ctx: dict[str, Any]) -> dict[str, s
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     out: dict[str, str] = {}
     for key, text in templates.items():
+        if "{" not in text and not text.endswith("\n"):
+            out[key] = text  # nothing to expand; compiling it would cost a create ~1 ms
+            continue
         try:
             out[key] = env.from_string(text).render(ctx)
         except jinja2.TemplateError as e:

@@ -8,6 +8,7 @@ from warlockd.model import (
     Instance,
     Limits,
     Status,
+    new_id,
     status_of,
     unit_name,
     user_name,
@@ -180,3 +181,14 @@ def test_status_of_maps_systemd_states_to_the_five_user_states(
     active: str, sub: str, status: Status
 ) -> None:
     assert status_of(active, sub) is status
+
+
+def test_new_ids_are_random_version_4_uuids_in_canonical_form() -> None:
+    import uuid
+
+    ids = {new_id() for _ in range(500)}
+    assert len(ids) == 500
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == value == validate_id(value)

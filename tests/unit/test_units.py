@@ -238,3 +238,21 @@ def test_systemd_analyze_verify_catches_a_broken_dropin(tmp_path: Path, breakage
     dropin = _runnable(_inst()) + breakage if breakage else ""
     result = _verify(tmp_path, dropin)
     assert result.returncode != 0
+
+
+def test_render_values_expands_templates_and_keeps_literals_as_jinja2_would() -> None:
+    import jinja2
+
+    values = {
+        "a": "/usr/bin/python3",
+        "b": "{{ path }}/run",
+        "c": "+set",
+        "d": "two lines\n",
+        "e": "50%",
+        "f": "{# a comment #}x",
+    }
+    ctx = {"path": "/srv/x"}
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    expected = {k: env.from_string(v).render(ctx) for k, v in values.items()}
+    assert units.render_values(values, ctx) == expected
+    assert expected["b"] == "/srv/x/run" and expected["f"] == "x"
