@@ -80,6 +80,9 @@ def root(
     get_services: bool = typer.Option(
         False, "--get-services", help="JSON: status, ports, pids, players."
     ),
+    get_ports: bool = typer.Option(
+        False, "--get-ports", help="JSON: each port with its protocol and description."
+    ),
     logs: bool = typer.Option(False, "--logs", help="Show the instance's journal."),
     delete: bool = typer.Option(
         False, "--delete", help="Delete the instance (--purge: and its data)."
@@ -162,6 +165,7 @@ def root(
                 status,
                 list_,
                 get_services,
+                get_ports,
                 logs,
                 delete,
                 cmd is not None,
@@ -244,6 +248,7 @@ for _verb, _doc in (
     ("status", "Show the instance's state."),
     ("list", "List every instance: id, name, app, status, ports, uptime."),
     ("get-services", "JSON: status, ports, pids, players (all instances without --instance)."),
+    ("get-ports", "JSON: each port, its protocol and description (all without --instance)."),
     ("check-update", "Exit 0 if a newer build of the instance's game exists."),
     ("update", "Install the newest build, move the instance to it, roll back if it fails."),
     ("get-metrics", "JSON: get-services plus CPU and memory (from warlockd, live if it is down)."),

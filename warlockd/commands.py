@@ -21,6 +21,7 @@ VERBS = (
     "status",
     "list",
     "get-services",
+    "get-ports",
     "logs",
     "delete",
     "cmd",
@@ -174,6 +175,18 @@ def do_get_services(o: Opts) -> int:
             for i in insts
         }
     )
+    return 0
+
+
+def do_get_ports(o: Opts) -> int:
+    """The Warlock panel's port list (one entry per protocol), for its firewall page."""
+    from .apps import find_app
+    from .report import port_list
+
+    host = _host()
+    iid = _instance_id(o)
+    insts = [host.registry.resolve(iid)] if iid else host.registry.all()
+    _emit([row for i in insts for row in port_list(i, find_app(host.paths, i.app))])
     return 0
 
 
@@ -445,6 +458,7 @@ ACTIONS: dict[str, Callable[[Opts], int]] = {
     "status": do_status,
     "list": do_list,
     "get-services": do_get_services,
+    "get-ports": do_get_ports,
     "logs": do_logs,
     "delete": do_delete,
     "cmd": do_cmd,

@@ -16,7 +16,16 @@ from typing import Any, NoReturn
 
 _FAST = {
     spelling: verb
-    for verb in ("get-services", "get-metrics", "start", "stop", "restart", "create", "list")
+    for verb in (
+        "get-services",
+        "get-ports",
+        "get-metrics",
+        "start",
+        "stop",
+        "restart",
+        "create",
+        "list",
+    )
     for spelling in (verb, f"--{verb}")
 }
 _VALUED = {"--instance": "instance", "-i": "instance", "--service": "service"}

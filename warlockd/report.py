@@ -34,6 +34,24 @@ def ports_of(inst: Instance, app: App) -> list[dict[str, Any]]:
     ]
 
 
+def port_list(inst: Instance, app: App) -> list[dict[str, Any]]:
+    """`get-ports` in the panel's shape: `config` names the setting that moves a port;
+    warlockd allocates every port itself, so it is always null."""
+    return [
+        {
+            "value": inst.ports[p.key],
+            "config": None,
+            "service": inst.unit,
+            "protocol": proto,
+            "description": p.description,
+            "key": p.key,
+            "instance_id": inst.id,
+        }
+        for p in app.ports
+        for proto in (("TCP", "UDP") if p.protocol == "both" else (p.protocol.value.upper(),))
+    ]
+
+
 def service(
     inst: Instance, app: App, state: UnitState, ip: str, probe: bool = True
 ) -> dict[str, Any]:

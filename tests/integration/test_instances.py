@@ -82,6 +82,11 @@ def test_three_example_instances_run_side_by_side_on_distinct_ports(ct: SystemdC
     for inst in made:
         row = next(line for line in table.splitlines() if line.startswith(inst["id"]))
         assert "running" in row and f"game={inst['ports']['game']}" in row
+    # the panel's firewall list: each instance's port, once per protocol, the one bound
+    listed = json.loads(manage(ct, "get-ports").stdout)
+    for inst in made:
+        mine = [(p["protocol"], p["value"]) for p in listed if p["instance_id"] == inst["id"]]
+        assert mine == [("TCP", inst["ports"]["game"]), ("UDP", inst["ports"]["game"])]
     for inst in made:
         manage(ct, "stop", "--instance", inst["id"])
         assert ct.systemctl("is-active", f"game@{inst['id']}.service").stdout.strip() == "inactive"

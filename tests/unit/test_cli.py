@@ -299,6 +299,25 @@ def test_a_reader_that_goes_away_gets_no_traceback_and_the_exit_status_stays(
     assert proc.stderr.read() == ""  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("mode", sorted(RUNNERS))
+def test_get_ports_lists_each_port_once_per_protocol_in_the_panels_shape(
+    tmp_path: Path, seeded: Instance, mode: str
+) -> None:
+    run = RUNNERS[mode](tmp_path)
+    rc, out, err = run(["--instance", ID_A, "--get-ports"])
+    assert (rc, err) == (0, "")
+    unit = f"game@{ID_A}.service"
+    common = {"config": None, "service": unit, "key": "game", "instance_id": ID_A}
+    description = "Game port (UDP) and status query (UDP and TCP)"
+    assert json.loads(out) == [
+        {"value": 30000, "protocol": "TCP", "description": description, **common},
+        {"value": 30000, "protocol": "UDP", "description": description, **common},
+    ]
+    # the other spellings, and every instance when none is named, say the same
+    assert run(["get-ports", "--service", unit]) == (rc, out, err)
+    assert run(["get-ports"]) == (rc, out, err)
+
+
 def test_both_spellings_of_list_give_the_same_output_on_a_seeded_host(
     tmp_path: Path, seeded: Instance
 ) -> None:
@@ -411,7 +430,7 @@ def test_a_fast_create_answers_like_the_full_parser(tmp_path: Path) -> None:
     assert results[0][0] != 0 and "nope" in results[0][2][0]
 
 
-@pytest.mark.parametrize("verb", ["get-services", "start", "stop", "restart"])
+@pytest.mark.parametrize("verb", ["get-services", "get-ports", "start", "stop", "restart"])
 def test_the_fast_path_answers_like_the_full_parser(tmp_path: Path, verb: str) -> None:
     """The same failing command, fast (plain) and full (with --json): same answer."""
     env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
