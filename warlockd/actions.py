@@ -135,7 +135,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
             secrets={k: _secret(n) for k, n in app.secrets.items()},
         )
         # all input is checked by here: what follows only writes
-        dropin = units.render_dropin(inst, app, host.paths.templates, build.path)
+        dropin = units.render_dropin(inst, app, host.paths.templates, build.path, host.paths.units)
         _apply_create(host, inst, dropin, build.path, app.writable)
     return inst
 
@@ -212,10 +212,12 @@ def recover_interrupted(host: Host) -> list[str]:
 def _undo_create(host: Host, stub: Instance, data: dict[str, Any]) -> None:
     import shutil
 
-    dropin = host.paths.dropin_dir(stub.unit) / units.DROPIN
-    if dropin.exists():
+    d = host.paths.dropin_dir(stub.unit)
+    if (d / units.DROPIN).exists():
         units.remove_dropin(host.paths, stub)
         host.systemd.reload()
+    elif (d / units.SECRETS).exists():  # killed between the two files: nothing to reload
+        units.remove_dropin(host.paths, stub)
     directory = Path(stub.path)
     if data["dir_mode"] is None:
         shutil.rmtree(directory, ignore_errors=True)
@@ -228,7 +230,7 @@ def _undo_create(host: Host, stub: Instance, data: dict[str, Any]) -> None:
 
 
 def _apply_create(
-    host: Host, inst: Instance, dropin: str, install: Path, writable: Sequence[str] = ()
+    host: Host, inst: Instance, dropin: units.Dropin, install: Path, writable: Sequence[str] = ()
 ) -> None:
     import json
     import shutil

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import fsutil
 from .apps import App
@@ -14,6 +15,9 @@ from .model import Instance
 from .paths import Paths
 
 DROPIN = "50-warlock.conf"
+# The instance's secrets (rcon passwords...), root-only, beside its drop-in: unit files and
+# `systemctl show` are readable by every user; systemd reads only *.conf files there.
+SECRETS = "secrets.env"
 TEMPLATE = "game@.service"
 _SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._@+/-]*")
 
@@ -41,17 +45,47 @@ def _check(value: str, what: str) -> str:
     return value
 
 
-def quote_arg(value: str) -> str:
-    """One ExecStart= argument: quoted, no specifier (%) or variable ($) expansion."""
+def secret_var(name: str) -> str:
+    """The variable of the secrets file that holds one secret of the manifest."""
+    return f"WARLOCK_SECRET_{name.upper()}"
+
+
+def quote_arg(value: str, secrets: Mapping[str, str] | None = None) -> str:
+    """One ExecStart= argument: quoted, no specifier (%) or variable ($) expansion, except
+    that a secret's value becomes ${WARLOCK_SECRET_<NAME>}, which systemd fills in from
+    the secrets file when it starts the game."""
     _check(value, "a command argument")
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return '"' + escaped.replace("%", "%%").replace("$", "$$") + '"'
+    by_value = {v: k for k, v in (secrets or {}).items() if v}
+    pieces = [value]
+    if by_value:
+        alternatives = "|".join(map(re.escape, sorted(by_value, key=len, reverse=True)))
+        pieces = re.split(f"({alternatives})", value)
+    out = []
+    for piece in pieces:
+        if piece in by_value:
+            out.append("${" + secret_var(by_value[piece]) + "}")
+        else:
+            escaped = piece.replace("\\", "\\\\").replace('"', '\\"')
+            out.append(escaped.replace("%", "%%").replace("$", "$$"))
+    return '"' + "".join(out) + '"'
 
 
 def quote_env(name: str, value: str) -> str:
     _check(value, f"environment value {name}")
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
     return f'"{name}={escaped}"'
+
+
+def env_file_line(name: str, value: str) -> str:
+    """One NAME="value" line of an EnvironmentFile= (in double quotes, systemd takes
+    \\ " ` and $ after a backslash as themselves)."""
+    _check(value, f"environment value {name}")
+    return name + '="' + "".join("\\" + c if c in '"\\`$' else c for c in value) + '"\n'
+
+
+class Dropin(NamedTuple):
+    conf: str  # 50-warlock.conf: world-readable, as every unit file is
+    secrets: str  # secrets.env, root-only; "" when the instance has no secrets
 
 
 PYTHON = "/usr/bin/python3"  # Debian's: instance users can run it, unlike a venv under /root
@@ -132,7 +166,16 @@ def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
     return [*argv, "--", *game]
 
 
-def render_dropin(inst: Instance, app: App, template_dir: Path, install_path: Path) -> str:
+def render_dropin(
+    inst: Instance,
+    app: App,
+    template_dir: Path,
+    install_path: Path,
+    units_dir: Path = Path("/etc/systemd/system"),
+) -> Dropin:
+    """The drop-in and its secrets file. A secret's value appears in neither the drop-in
+    nor `systemctl show`: arguments name its variable, and variables whose values hold a
+    secret (the runner's rcon password) are set in the secrets file."""
     import jinja2
 
     ctx = context(inst, app, install_path)
@@ -146,33 +189,53 @@ def render_dropin(inst: Instance, app: App, template_dir: Path, install_path: Pa
     ).get_template(DROPIN + ".j2")
     name = _check(inst.name, "the instance name").replace("%", "%%")
     env = environment(inst, app, install_path)
-    return tpl.render(
+    secrets = {k: v for k, v in inst.secrets.items() if v}
+    hidden = {k: v for k, v in env.items() if any(s in v for s in secrets.values())}
+    lines = [env_file_line(secret_var(k), v) for k, v in sorted(secrets.items())]
+    lines += [env_file_line(k, v) for k, v in sorted(hidden.items())]
+    secrets_file = (
+        f"# Written by warlockd for instance {inst.id}: its secrets, for root only.\n"
+        + "".join(lines)
+        if lines
+        else ""
+    )
+    argv = runner_argv(inst, app, list(game.values()))
+    conf = tpl.render(
         id=inst.id,
         app_slug=app.slug,
         description=f"{app.title}: {name} ({inst.id})",
         user=inst.user,
         path=validate_dir(inst.path),
-        environment=[quote_env(k, v) for k, v in sorted(env.items())],
-        exec_start=" ".join(quote_arg(a) for a in runner_argv(inst, app, list(game.values()))),
+        environment=[quote_env(k, v) for k, v in sorted(env.items()) if k not in hidden],
+        secrets_file=units_dir / f"{inst.unit}.d" / SECRETS if secrets_file else None,
+        exec_start=" ".join(quote_arg(a, secrets) for a in argv),
         start_timeout=app.start_timeout,
         # the runner escalates within the app's timeout; systemd's SIGKILL is the backstop
         stop_timeout=app.stop.timeout + 10,
         watchdog=app.watchdog,
         **inst.limits._asdict(),
     )
+    return Dropin(conf, secrets_file)
 
 
-def write_dropin(paths: Paths, inst: Instance, text: str) -> Path:
+def write_dropin(paths: Paths, inst: Instance, dropin: Dropin) -> Path:
+    """The secrets file first (root-only from its first byte), then the drop-in that
+    names it; a drop-in without secrets leaves no secrets file behind."""
     d = paths.dropin_dir(inst.unit)
     d.mkdir(parents=True, exist_ok=True)
+    if dropin.secrets:
+        fsutil.atomic_write(d / SECRETS, dropin.secrets, 0o600)
     target = d / DROPIN
-    fsutil.atomic_write(target, text, 0o644)
+    fsutil.atomic_write(target, dropin.conf, 0o644)
+    if not dropin.secrets:
+        fsutil.remove(d / SECRETS)
     return target
 
 
 def remove_dropin(paths: Paths, inst: Instance) -> None:
     d = paths.dropin_dir(inst.unit)
     fsutil.remove(d / DROPIN)
+    fsutil.remove(d / SECRETS)
     with contextlib.suppress(OSError):  # not empty: the admin's own drop-ins stay
         d.rmdir()
 

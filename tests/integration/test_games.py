@@ -57,8 +57,28 @@ def test_two_openarena_servers_run_side_by_side_and_count_their_bots(ct: Systemd
     wait_for(lambda: services(ct, str(a["id"]))["player_count"] == 2, timeout=15, message="2 bots")
     assert {"Sarge", "Grunt"} <= set(services(ct, str(a["id"]))["players"])
     assert services(ct, str(b["id"]))["player_count"] == 0  # the other instance is untouched
+    _secrets_are_root_only(ct, str(a["id"]))
     for inst in (a, b):
         _stop_cleanly(ct, inst)
+
+
+def _secrets_are_root_only(ct: SystemdContainer, instance_id: str) -> None:
+    """The rcon password (it worked above: systemd expanded it into the game's arguments)
+    is in the root-only secrets file, not in the drop-in or `systemctl show`."""
+    unit = f"game@{instance_id}.service"
+    d = f"/etc/systemd/system/{unit}.d"
+    assert ct.run(["stat", "-c", "%a %U", f"{d}/secrets.env"]).stdout.split() == ["600", "root"]
+    lines = ct.run(["cat", f"{d}/secrets.env"]).stdout.splitlines()
+    password = next(v for v in lines if v.startswith("WARLOCK_SECRET_RCON_PASSWORD="))
+    password = password.split("=", 1)[1].strip('"')
+    assert len(password) == 20
+    shown = ct.run(["systemctl", "show", unit, "-p", "Environment", "-p", "ExecStart"]).stdout
+    assert password not in ct.run(["cat", f"{d}/50-warlock.conf"]).stdout + shown
+    assert "${WARLOCK_SECRET_RCON_PASSWORD}" in shown
+    denied = ct.run(["runuser", "-u", "nobody", "--", "cat", f"{d}/secrets.env"], check=False)
+    assert denied.returncode != 0 and password not in denied.stdout
+    game_pid = services(ct, instance_id)["game_pid"]
+    assert password in ct.run(["cat", f"/proc/{game_pid}/cmdline"]).stdout.replace("\0", " ")
 
 
 @pytest.mark.parametrize("game", ["minetest", "teeworlds"])

@@ -123,8 +123,11 @@ def test_every_command_env_and_rcon_password_renders_for_an_instance(path: Path)
         secrets = _instance(app).secrets
         password = units.render_values({"rcon": app.rcon.password}, {"secrets": secrets})
         assert password["rcon"] in secrets.values()
-    dropin = units.render_dropin(_instance(app), app, TEMPLATES, INSTALL_PATH)
+    rendered = units.render_dropin(_instance(app), app, TEMPLATES, INSTALL_PATH)
+    dropin = rendered.conf
     assert "ExecStart=" in dropin and f"WorkingDirectory={INSTANCE_DIR}" in dropin
+    for secret in _instance(app).secrets.values():  # only in the root-only secrets file
+        assert secret not in dropin and secret in rendered.secrets
 
 
 @pytest.mark.parametrize("slug", sorted(GAMES))

@@ -45,7 +45,7 @@ INSTALL = Path("/usr/share/warlockd/installers")
 
 def _render(inst: Instance, app: App) -> str:
     """Rendered with the package root replaced, so golden files hold for any checkout."""
-    text = units.render_dropin(inst, app, TEMPLATES, INSTALL)
+    text = units.render_dropin(inst, app, TEMPLATES, INSTALL).conf
     return text.replace(str(units.PACKAGE_ROOT), "@PACKAGE_ROOT@")
 
 
@@ -160,7 +160,7 @@ def test_validate_dir_refuses_paths_a_unit_file_cannot_hold(path: str) -> None:
 def test_write_and_remove_dropin(tmp_path: Path) -> None:
     paths = make_paths(tmp_path)
     inst = _inst()
-    target = units.write_dropin(paths, inst, "[Service]\n")
+    target = units.write_dropin(paths, inst, units.Dropin("[Service]\n", ""))
     assert target == tmp_path / "units" / f"game@{ID_A}.service.d" / "50-warlock.conf"
     assert target.read_text() == "[Service]\n"
     units.remove_dropin(paths, inst)
@@ -171,7 +171,7 @@ def test_write_and_remove_dropin(tmp_path: Path) -> None:
 def test_remove_dropin_leaves_the_admins_own_dropin_and_its_directory(tmp_path: Path) -> None:
     paths = make_paths(tmp_path)
     inst = _inst()
-    target = units.write_dropin(paths, inst, "[Service]\n")
+    target = units.write_dropin(paths, inst, units.Dropin("[Service]\n", ""))
     custom = target.parent / "60-custom.conf"
     custom.write_text("[Service]\nNice=5\n")
     units.remove_dropin(paths, inst)
@@ -256,3 +256,77 @@ def test_render_values_expands_templates_and_keeps_literals_as_jinja2_would() ->
     expected = {k: env.from_string(v).render(ctx) for k, v in values.items()}
     assert units.render_values(values, ctx) == expected
     assert expected["b"] == "/srv/x/run" and expected["f"] == "x"
+
+
+RCON = "Rc0nSecretValue1234x"
+
+
+def _openarena(tmp_path: Path) -> tuple[Instance, App, units.Dropin]:
+    from tests.unit.support import INSTALLERS
+    from warlockd.apps import load_manifest
+
+    app = load_manifest(INSTALLERS / "openarena.toml")
+    inst = _inst(app=app.guid, ports={"game": 27960}, secrets={"rcon_password": RCON})
+    return inst, app, units.render_dropin(inst, app, TEMPLATES, INSTALL, tmp_path / "units")
+
+
+def test_secrets_stay_out_of_the_world_readable_dropin(tmp_path: Path) -> None:
+    _, _, dropin = _openarena(tmp_path)
+    assert RCON not in dropin.conf
+    secrets = tmp_path / "units" / f"game@{ID_A}.service.d" / "secrets.env"
+    assert f"EnvironmentFile={secrets}\n" in dropin.conf
+    # the game's argument names the variable; systemd fills it in at start
+    assert '"rconpassword" "${WARLOCK_SECRET_RCON_PASSWORD}"' in dropin.conf
+    assert "WARLOCK_RCON_PASSWORD" not in dropin.conf  # the runner's copy is hidden too
+    assert dropin.secrets.splitlines()[1:] == [
+        f'WARLOCK_SECRET_RCON_PASSWORD="{RCON}"',
+        f'WARLOCK_RCON_PASSWORD="{RCON}"',
+    ]
+
+
+def test_an_instance_without_secrets_has_no_secrets_file() -> None:
+    dropin = units.render_dropin(_inst(), example_app(), TEMPLATES, INSTALL)
+    assert dropin.secrets == "" and "EnvironmentFile" not in dropin.conf
+
+
+def test_a_secret_inside_a_longer_argument_is_replaced_and_the_rest_still_escaped() -> None:
+    arg = f"Map?Admin={RCON}?Cost=$5%"
+    quoted = units.quote_arg(arg, {"admin_password": RCON})
+    assert quoted == '"Map?Admin=${WARLOCK_SECRET_ADMIN_PASSWORD}?Cost=$$5%%"'
+    assert units.quote_arg(arg) == f'"Map?Admin={RCON}?Cost=$$5%%"'
+
+
+def test_env_file_lines_escape_what_systemd_would_read_otherwise() -> None:
+    line = units.env_file_line("A", 'say "hi" \\ to $USER `now` 50%')
+    assert line == 'A="say \\"hi\\" \\\\ to \\$USER \\`now\\` 50%"\n'
+    with pytest.raises(InvalidInput):
+        units.env_file_line("A", "two\nlines")
+
+
+def test_the_secrets_file_is_root_only_and_goes_with_the_dropin(tmp_path: Path) -> None:
+    paths = make_paths(tmp_path)
+    inst, _, dropin = _openarena(tmp_path)
+    target = units.write_dropin(paths, inst, dropin)
+    secrets = target.parent / "secrets.env"
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert secrets.read_text() == dropin.secrets
+    # rewritten without secrets (a manifest that dropped them): the old file goes
+    units.write_dropin(paths, inst, dropin._replace(secrets=""))
+    assert not secrets.exists()
+    units.write_dropin(paths, inst, dropin)
+    units.remove_dropin(paths, inst)
+    assert list((tmp_path / "units").iterdir()) == []
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_accepts_a_dropin_with_a_secrets_file(tmp_path: Path) -> None:
+    inst, app, _ = _openarena(tmp_path)
+    app = app._replace(
+        command=("/bin/sh", "-c", "exec sleep 1", "x", "{{ secrets.rcon_password }}")
+    )
+    dropin = units.render_dropin(inst, app, TEMPLATES, INSTALL, tmp_path)
+    (tmp_path / f"game@{ID_A}.service.d").mkdir()
+    (tmp_path / f"game@{ID_A}.service.d" / "secrets.env").write_text(dropin.secrets)
+    result = _verify(tmp_path, dropin.conf.replace(str(units.PACKAGE_ROOT), "@PACKAGE_ROOT@"))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
