@@ -6,6 +6,8 @@ its final name and renamed into place, so a backup cut short never looks finishe
 Restoring refuses while the game runs (`--force` stops it, and starts it again after),
 accepts only plain files and directories inside the instance directory, keeps a
 safety backup of what it replaces, and swaps each save path in with a rename.
+A clone is a new instance of the same game with another's saves: a backup of the source
+restored into it, then removed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -25,7 +28,7 @@ from . import fsutil
 from .apps import App, find_app
 from .errors import Conflict, InvalidInput, NotFound, WarlockError
 from .host import Host
-from .model import Instance
+from .model import MAX_NAME, Instance
 from .units import PACKAGE_ROOT
 
 BACKUPS = "backups"
@@ -176,18 +179,24 @@ def _checked_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInf
 
 
 def restore(host: Host, inst: Instance, given: str, *, force: bool = False) -> dict[str, object]:
-    archive = resolve_archive(inst, given)
+    return _restore_file(host, inst, resolve_archive(inst, given), force=force)
+
+
+def _restore_file(
+    host: Host, inst: Instance, archive: Path, *, force: bool = False, safety: bool = True
+) -> dict[str, object]:
     try:
         # one open file from the check to the extraction: what was checked is what lands
         with tarfile.open(archive, "r:gz") as tar:
-            return _restore(host, inst, archive, tar, _checked_members(tar, archive), force)
+            members = _checked_members(tar, archive)
+            return _restore(host, inst, archive, tar, members, force, safety)
     except (tarfile.TarError, EOFError) as e:
         raise InvalidInput(f"{archive.name} is not a readable .tar.gz: {e}") from None
 
 
 def _restore(
     host: Host, inst: Instance, archive: Path, tar: tarfile.TarFile,
-    members: list[tarfile.TarInfo], force: bool,
+    members: list[tarfile.TarInfo], force: bool, safety: bool,
 ) -> dict[str, object]:  # fmt: skip
     from .actions import start, stop
 
@@ -205,7 +214,7 @@ def _restore(
     root = Path(inst.path)
     st = root.stat()
     with fsutil.locked(_lock(inst)):
-        safety = _write_archive(inst, app, suffix="-pre-restore")
+        kept = _write_archive(inst, app, suffix="-pre-restore") if safety else None
         work = root / f".restore-{os.getpid()}"
         work.mkdir(mode=0o700)
         try:
@@ -217,16 +226,67 @@ def _restore(
             _swap(root, work, tops)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    host.record_event(
-        "backup", inst.id, f"restored {archive.name} (safety copy {safety.name})",
-        file=str(archive), safety=str(safety),
-    )  # fmt: skip
+    if kept:
+        host.record_event(
+            "backup", inst.id, f"restored {archive.name} (safety copy {kept.name})",
+            file=str(archive), safety=str(kept),
+        )  # fmt: skip
     if running:
         start(host, inst)
     return {
-        "instance_id": inst.id, "restored": str(archive), "safety_backup": str(safety),
-        "paths": tops, "restarted": running,
+        "instance_id": inst.id, "restored": str(archive),
+        "safety_backup": str(kept) if kept else None, "paths": tops, "restarted": running,
     }  # fmt: skip
+
+
+def clone(
+    host: Host,
+    source: Instance,
+    *,
+    name: str | None = None,
+    instance_id: str | None = None,
+    ports: Sequence[str] = (),
+    dir: str | None = None,
+) -> Instance:
+    """A new instance of the source's game, with its limits, environment and a copy of
+    its saves; its own id, user, ports and secrets. If the copy fails, the new instance
+    is deleted again and the source is as it was."""
+    from .actions import CreateRequest, create, delete
+
+    app = find_app(host.paths, source.app)
+    backup_dir(source)  # a source without its directory is refused before anything is made
+    made = create(
+        host,
+        CreateRequest(
+            app=source.app,
+            name=name if name is not None else _copy_name(source.name),
+            instance_id=instance_id,
+            ports=ports,
+            dir=dir,
+            limits=source.limits,
+            env=[f"{k}={v}" for k, v in source.env.items()],
+        ),
+    )
+    try:
+        if _members(source, app):
+            with fsutil.locked(_lock(source)):
+                archive = _write_archive(source, app, suffix=f"-clone-{made.id[:8]}")
+            try:
+                _restore_file(host, made, archive, safety=False)
+            finally:
+                fsutil.remove(archive)
+        host.record_event(
+            "backup", made.id, f"cloned from {source.id} ({source.name})", source=source.id
+        )
+    except BaseException:
+        delete(host, made, purge=True)
+        raise
+    return made
+
+
+def _copy_name(name: str) -> str:
+    suffix = " (copy)"
+    return name[: MAX_NAME - len(suffix)] + suffix
 
 
 def _swap(root: Path, work: Path, tops: list[str]) -> None:

@@ -68,6 +68,9 @@ def root(
     create: bool = typer.Option(
         False, "--create", help="Create an instance of --app (printed as JSON)."
     ),
+    clone: bool = typer.Option(
+        False, "--clone", help="A new instance with a copy of this one's saves (as JSON)."
+    ),
     start: bool = typer.Option(
         False, "--start", help="Start the instance; returns once it is ready."
     ),
@@ -157,6 +160,7 @@ def root(
                 check_update,
                 update,
                 create,
+                clone,
                 start,
                 stop,
                 restart,
@@ -216,6 +220,22 @@ def create_cmd(
 ) -> None:
     """Create an instance of an app (printed as JSON)."""
     raise typer.Exit(do_create(_merge(ctx, **_named(locals()))))
+
+
+@app.command("clone")
+def clone_cmd(
+    ctx: typer.Context,
+    instance: Optional[str] = O_INSTANCE,
+    service: Optional[str] = O_SERVICE,
+    instance_name: Optional[str] = O_NAME,
+    instance_id: Optional[str] = O_ID,
+    port: List[str] = O_PORT,
+    dir: Optional[str] = O_DIR,
+    debug: bool = O_DEBUG,
+) -> None:
+    """A new instance of the same game with a copy of this one's saves, limits and env;
+    its own id, ports, user and secrets (printed as JSON)."""
+    raise typer.Exit(ACTIONS["clone"](_merge(ctx, **_named(locals()))))
 
 
 def _named(values: Dict[str, Any]) -> Dict[str, Any]:

@@ -13,6 +13,7 @@ VERBS = (
     "check-update",
     "update",
     "create",
+    "clone",
     "start",
     "stop",
     "restart",
@@ -114,6 +115,18 @@ def do_create(o: Opts) -> int:
     inst = create(host, req)
     _log(f"created {inst.unit} in {inst.path}")
     _emit(inst.public())
+    return 0
+
+
+def do_clone(o: Opts) -> int:
+    from .backup import clone
+
+    host, source = _one(o)
+    made = clone(
+        host, source, name=o.instance_name, instance_id=o.instance_id, ports=o.port, dir=o.dir
+    )
+    _log(f"cloned {source.id} to {made.unit} in {made.path}")
+    _emit(made.public())
     return 0
 
 
@@ -450,6 +463,7 @@ ACTIONS: dict[str, Callable[[Opts], int]] = {
     "check-update": do_check_update,
     "update": do_update,
     "create": do_create,
+    "clone": do_clone,
     "start": do_start,
     "stop": do_stop,
     "restart": do_restart,

@@ -63,3 +63,29 @@ def test_a_backup_of_a_running_game_restores_its_world(ct: SystemdContainer) -> 
     ]
     assert kinds == ["backed", "restored"]
     manage(ct, "--instance", iid, "--delete", "--yes", "--purge")
+
+
+def test_a_clone_starts_from_the_sources_world_beside_it(ct: SystemdContainer) -> None:
+    source = create(ct, "--instance-name", "Original", "--env", "GREETING=hello")
+    sid = source["id"]
+    manage(ct, "--instance", sid, "--start")
+    manage(ct, "--instance", sid, "--stop")  # saves the world
+    saved_tick = tick(ct, source)
+    manage(ct, "--instance", sid, "--start")  # running while it is cloned: it is only read
+    made = json.loads(manage(ct, "--instance", sid, "--clone", "--instance-name", "Copy").stdout)
+    cid = made["id"]
+    assert cid != sid and made["name"] == "Copy" and made["env"] == {"GREETING": "hello"}
+    assert made["ports"]["game"] != source["ports"]["game"]
+    assert ct.run(["ls", "-A", f"{source['path']}/backups"]).stdout.split() == [".lock"]
+
+    manage(ct, "start", "--instance", cid)
+    assert services(ct, cid)["status"] == "running" and services(ct, sid)["status"] == "running"
+    journal = ct.run(["journalctl", "-u", f"game@{cid}.service", "-o", "cat"]).stdout
+    started = [line for line in journal.splitlines() if "] started '" in line]
+    assert started and f"tick {saved_tick}," in started[-1]  # the source's world, not a new one
+    owner = ct.run(["stat", "-c", "%U", f"{made['path']}/world.json"]).stdout.strip()
+    assert owner == f"wl-{cid.replace('-', '')[:12]}"
+    events = json.loads(manage(ct, "events", "--instance", cid, "--json").stdout)
+    assert any(e["message"] == f"cloned from {sid} (Original)" for e in events)
+    for iid in (cid, sid):
+        manage(ct, "--instance", iid, "--delete", "--yes", "--purge")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.support import ID_A, World
+from tests.unit.support import ID_A, ID_B, World
 from warlockd import actions, backup
 from warlockd.actions import CreateRequest
 from warlockd.errors import Conflict, InvalidInput, NotFound
@@ -199,3 +199,66 @@ def test_a_restore_from_elsewhere_makes_the_backups_directory_root_only(
     shutil.rmtree(backup.backup_dir(inst))
     backup.restore(world.host, inst, str(elsewhere))
     assert backup.backup_dir(inst).stat().st_mode & 0o777 == 0o700
+
+
+def test_a_clone_gets_the_saves_limits_and_env_with_its_own_id_ports_and_user(
+    world: World, inst: Instance
+) -> None:
+    source = actions.create(
+        world.host,
+        CreateRequest("example", "With env", env=("GREETING=hi",), ports=("game=31000",)),
+    )
+    _world(source, 42)
+    before = world.snapshot()["files"]
+    made = backup.clone(world.host, source, name="Copy", instance_id=ID_B)
+    assert (made.id, made.name, made.app) == (ID_B, "Copy", source.app)
+    assert made.env == {"GREETING": "hi"} and made.limits == source.limits
+    assert made.ports != source.ports and made.user != source.user
+    assert made.path != source.path and _tick(made) == 42
+    assert world.host.registry.get(made.id) == made
+    # the source is as it was: no clone archive left in its backups
+    after = {k: v for k, v in world.snapshot()["files"].items() if k in before}
+    assert {k: v for k, v in after.items() if "/backups" not in k} == {
+        k: v for k, v in before.items() if "/backups" not in k
+    }
+    assert list(backup.backup_dir(source).glob("*.tar.gz")) == []
+    # and the clone has no safety copy of the empty world it replaced
+    assert list(backup.backup_dir(made).glob("*.tar.gz")) == []
+    assert _events(world)[-1] == ("backup", f"cloned from {source.id} (With env)")
+
+
+def test_a_clone_of_an_instance_without_saves_is_a_plain_create(world: World) -> None:
+    source = actions.create(world.host, CreateRequest("example", "Fresh"))
+    made = backup.clone(world.host, source)
+    assert made.name == "Fresh (copy)" and not (Path(made.path) / "world.json").exists()
+
+
+def test_a_long_name_still_fits_with_its_copy_suffix(world: World) -> None:
+    source = actions.create(world.host, CreateRequest("example", "x" * 64))
+    assert backup.clone(world.host, source).name == "x" * 57 + " (copy)"
+
+
+def test_a_clone_that_cannot_be_made_leaves_nothing(world: World, inst: Instance) -> None:
+    before = world.snapshot()
+    with pytest.raises(Conflict):  # the id is the source's own
+        backup.clone(world.host, inst, instance_id=inst.id)
+    assert world.snapshot() == before
+
+
+def test_a_clone_whose_copy_fails_is_deleted_again(
+    world: World, inst: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered = {i.id for i in world.host.registry.all()}
+    users = dict(world.accounts.users)
+
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise InvalidInput("the archive is broken")
+
+    monkeypatch.setattr(backup, "_restore_file", broken)
+    with pytest.raises(InvalidInput, match="broken"):
+        backup.clone(world.host, inst, instance_id=ID_B)
+    assert {i.id for i in world.host.registry.all()} == registered
+    assert world.accounts.users == users  # the clone's user went with it
+    assert not world.paths.dropin_dir(f"game@{ID_B}.service").exists()
+    assert list(backup.backup_dir(inst).glob("*.tar.gz")) == []
+    assert _tick(inst) == 7

@@ -143,6 +143,14 @@ BAD_INPUT: dict[str, tuple[list[str], int, str]] = {
     "delete without --yes": (["--instance", ID_A, "--delete"], 2, "without --yes"),
     "no instance and no default": (["--start"], 2, ID_A),
     "console line with newline": (["--instance", ID_A, "--cmd", "a\nb"], 2, "one line"),
+    "clone of an unknown instance": (["--instance", ID_B, "--clone"], 1, "no instance"),
+    "clone, bad id": (["clone", "--instance", "a/b"], 2, "invalid instance id"),
+    "clone, bad name": (
+        ["--instance", ID_A, "--clone", "--instance-name", "a\nb"],
+        2,
+        "control character",
+    ),
+    "clone, bad port": (["clone", "-i", ID_A, "--port", "game=70000"], 2, "range"),
 }
 
 
@@ -366,6 +374,25 @@ def test_every_spelling_of_a_command_reaches_the_same_implementation(
     assert (rc, out) == (0, ""), err
     assert err == f"sent to game@{ID_A}.service: say hi\n"
     assert console() == b"say hi\n"
+
+
+def test_both_spellings_of_clone_reach_it_with_the_same_options(
+    tmp_path: Path, seeded: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[commands.Opts] = []
+
+    def record(o: commands.Opts) -> int:
+        seen.append(o)
+        return 0
+
+    monkeypatch.setitem(commands.ACTIONS, "clone", record)
+    run = _in_process(tmp_path)
+    new = ["--instance-name", "Copy", "--instance-id", ID_B, "--port", "game=31000"]
+    assert run(["--instance", ID_A, "--clone", *new])[0] == 0
+    assert run(["clone", "--instance", ID_A, *new])[0] == 0
+    assert seen[0] == seen[1]
+    assert (seen[0].instance, seen[0].instance_name, seen[0].instance_id) == (ID_A, "Copy", ID_B)
+    assert list(seen[0].port) == ["game=31000"]
 
 
 def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
