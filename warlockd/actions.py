@@ -163,6 +163,31 @@ def install_path(host: Host, app: App, build_id: str) -> Path:
     return host.paths.state / "apps" / app.guid / build_id
 
 
+def refresh_dropins(host: Host) -> list[str]:
+    """Render every instance's drop-in again and write the ones that changed (a newer
+    warlockd, an edited manifest), with one reload. A running game keeps what it was
+    started with until its next start. Returns the units whose drop-ins were rewritten."""
+    changed: list[str] = []
+    with host.registry.lock():
+        instances, _ = host.registry.scan()
+        for inst in instances:
+            try:
+                app = find_app(host.paths, inst.app)
+                path = install_path(host, app, inst.build)
+                dropin = units.render_dropin(
+                    inst, app, host.paths.templates, path, host.paths.units
+                )
+            except WarlockError as e:  # one instance's problem does not stop the others
+                _log(f"warning: {inst.unit}: drop-in left as it is: {e.message}")
+                continue
+            if units.read_dropin(host.paths, inst) != dropin:
+                units.write_dropin(host.paths, inst, dropin)
+                changed.append(inst.unit)
+        if changed:
+            host.systemd.reload()
+    return changed
+
+
 def ensure_installed(host: Host, app: App) -> Build:
     """The app's current build, installing it first if this host has none (once per app)."""
     if app.install.source == "bundled":

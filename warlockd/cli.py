@@ -272,7 +272,11 @@ for _verb, _doc in (
     ("check-update", "Exit 0 if a newer build of the instance's game exists."),
     ("update", "Install the newest build, move the instance to it, roll back if it fails."),
     ("get-metrics", "JSON: get-services plus CPU and memory (from warlockd, live if it is down)."),
-    ("setup", "Install and start warlockd (template, daemon, D-Bus policy) from this checkout."),
+    (
+        "setup",
+        "Install and start warlockd (template, daemon, D-Bus policy) from this checkout; "
+        "rewrite the instances' drop-ins that are out of date.",
+    ),
 ):
     _simple(_verb, _doc)
 

@@ -421,11 +421,15 @@ def do_dashboard(o: Opts) -> int:
 
 
 def do_setup(o: Opts) -> int:
+    from .actions import refresh_dropins
     from .setup import install
 
-    for path in install(_host()):
+    host = _host()
+    for path in install(host):
         _log(f"installed {path}")
     _log("warlockd.service is running")
+    for unit in refresh_dropins(host):
+        _log(f"rewrote the drop-in of {unit} (applies at its next start)")
     return 0
 
 

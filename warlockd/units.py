@@ -232,6 +232,18 @@ def write_dropin(paths: Paths, inst: Instance, dropin: Dropin) -> Path:
     return target
 
 
+def read_dropin(paths: Paths, inst: Instance) -> Dropin:
+    """What is on disk now ("" for a file that is missing or unreadable)."""
+    d = paths.dropin_dir(inst.unit)
+    texts = []
+    for name in (DROPIN, SECRETS):
+        try:
+            texts.append((d / name).read_text())
+        except (OSError, UnicodeDecodeError):
+            texts.append("")
+    return Dropin(*texts)
+
+
 def remove_dropin(paths: Paths, inst: Instance) -> None:
     d = paths.dropin_dir(inst.unit)
     fsutil.remove(d / DROPIN)

@@ -52,6 +52,27 @@ def test_the_daemon_is_ready_and_counts_instances_in_its_status(ct: SystemdConta
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
 
 
+def test_setup_rewrites_a_stale_dropin_and_reloads_without_touching_the_game(
+    ct: SystemdContainer,
+) -> None:
+    inst = create(ct, "--instance-name", "Upgraded")
+    unit = f"game@{inst['id']}.service"
+    manage(ct, "--instance", inst["id"], "--start")
+    pid = show(ct, unit, "MainPID")["MainPID"]
+    conf = f"/etc/systemd/system/{unit}.d/50-warlock.conf"
+    rendered = ct.run(["cat", conf]).stdout
+    # as an earlier warlockd might have left it: another setting, not yet reloaded
+    ct.run(["sed", "-i", "s/^TimeoutStopSec=.*/TimeoutStopSec=7/", conf])
+    assert show(ct, unit, "NeedDaemonReload")["NeedDaemonReload"] == "yes"
+    result = manage(ct, "setup")
+    assert f"rewrote the drop-in of {unit}" in result.stderr
+    assert ct.run(["cat", conf]).stdout == rendered
+    props = show(ct, unit, "NeedDaemonReload", "MainPID", "ActiveState")
+    assert props == {"NeedDaemonReload": "no", "MainPID": pid, "ActiveState": "active"}
+    assert "rewrote" not in manage(ct, "setup").stderr  # nothing differs any more
+    manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
 def test_a_crash_is_an_event_and_metrics_come_from_the_cache(ct: SystemdContainer) -> None:
     inst = create(ct, "--instance-name", "Crashy")
     manage(ct, "--instance", inst["id"], "--start")

@@ -440,3 +440,45 @@ def test_an_interrupted_create_into_an_empty_dir_gives_the_dir_back(world: World
 def test_a_successful_create_leaves_no_note(world: World) -> None:
     _create(world)
     assert not list(world.paths.state.glob(".creating-*"))
+
+
+def test_refresh_rewrites_only_the_dropins_that_differ_with_one_reload(world: World) -> None:
+    made = [actions.create(world.host, CreateRequest("example", f"n{n}")) for n in range(3)]
+    stale = world.paths.dropin_dir(made[1].unit) / "50-warlock.conf"
+    current = stale.read_text()
+    stale.write_text(current.replace("TimeoutStopSec=", "TimeoutStopSec=1\n#"))
+    untouched = {p: p.stat().st_mtime_ns for p in world.paths.units.rglob("*.conf")}
+    reloads = world.mem.reloads
+    assert actions.refresh_dropins(world.host) == [made[1].unit]
+    assert stale.read_text() == current and world.mem.reloads == reloads + 1
+    for path, mtime in untouched.items():
+        if path != stale:
+            assert path.stat().st_mtime_ns == mtime  # the others were not written again
+    assert actions.refresh_dropins(world.host) == [] and world.mem.reloads == reloads + 1
+
+
+def test_refresh_moves_inline_secrets_to_the_secrets_file(world: World) -> None:
+    inst = actions.create(world.host, CreateRequest("example", "secret"))
+    inst = inst.with_(secrets={"rcon_password": "Abcdefghij0123456789"})
+    with world.host.registry.lock():
+        world.host.registry.save(inst)  # as a record of an app that has secrets would be
+    old = world.paths.dropin_dir(inst.unit) / "50-warlock.conf"
+    old.write_text(old.read_text() + 'Environment="X=Abcdefghij0123456789"\n')
+    assert actions.refresh_dropins(world.host) == [inst.unit]
+    assert "Abcdefghij0123456789" not in old.read_text()
+    secrets = old.parent / "secrets.env"
+    assert "Abcdefghij0123456789" in secrets.read_text()
+    assert secrets.stat().st_mode & 0o777 == 0o600
+
+
+def test_refresh_skips_an_instance_whose_app_is_gone_and_goes_on(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = (actions.create(world.host, CreateRequest("example", n)) for n in ("a", "b"))
+    orphan = a.with_(app="00000000-0000-4000-8000-000000000000")
+    with world.host.registry.lock():
+        world.host.registry.remove(a)
+        world.host.registry.save(orphan)
+    (world.paths.dropin_dir(b.unit) / "50-warlock.conf").write_text("[Service]\n")
+    assert actions.refresh_dropins(world.host) == [b.unit]
+    assert f"{a.unit}: drop-in left as it is" in capsys.readouterr().err
