@@ -7,11 +7,15 @@ Restoring refuses while the game runs (`--force` stops it, and starts it again a
 accepts only plain files and directories inside the instance directory, keeps a
 safety backup of what it replaces, and swaps each save path in with a rename.
 A clone is a new instance of the same game with another's saves: a backup of the source
-restored into it, then removed.
+restored into it, then removed. A pack carries an instance to another host: its settings
+(`instance.json`: app, name, limits, env; no secrets, paths or ports) and a backup of its
+saves (`saves.tar.gz`), in one archive; importing one makes a new instance from it.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import shutil
@@ -282,6 +286,158 @@ def clone(
         delete(host, made, purge=True)
         raise
     return made
+
+
+PACK_FORMAT = 1
+PACK_RECORD = "instance.json"
+PACK_SAVES = "saves.tar.gz"
+_MAX_RECORD = 64 * 1024
+
+
+def pack(host: Host, inst: Instance) -> dict[str, object]:
+    """`<path>/backups/<id>-pack-<time>.tar.gz`: what `import` needs on another host."""
+    app = find_app(host.paths, inst.app)
+    record = {
+        "format": PACK_FORMAT,
+        "app": inst.app,
+        "app_slug": app.slug,
+        "name": inst.name,
+        "limits": inst.limits.to_dict(),
+        "env": dict(inst.env),
+        "ports": dict(inst.ports),  # what it had; the importing host allocates its own
+        "source_id": inst.id,
+        "packed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with fsutil.locked(_lock(inst)):
+        saves = _write_archive(inst, app, suffix="-pack-saves") if _members(inst, app) else None
+        try:
+            final = _write_pack(inst, json.dumps(record, indent=2).encode(), saves)
+        finally:
+            if saves:
+                fsutil.remove(saves)
+    size = final.stat().st_size
+    host.record_event("backup", inst.id, f"packed to {final.name} ({size} bytes)", file=str(final))
+    return {"instance_id": inst.id, "file": str(final), "size": size}
+
+
+def _write_pack(inst: Instance, record: bytes, saves: Path | None) -> Path:
+    d = backup_dir(inst)
+    final = d / f"{inst.id}-pack-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz"
+    n = 1
+    while final.exists():
+        n += 1
+        final = final.with_name(f"{inst.id}-pack-{time.strftime('%Y%m%d-%H%M%S')}-{n}.tar.gz")
+    tmp = d / f".{final.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            with tarfile.open(fileobj=out, mode="w:gz") as tar:
+                info = tarfile.TarInfo(PACK_RECORD)
+                info.size, info.mode, info.mtime = len(record), 0o600, int(time.time())
+                tar.addfile(info, io.BytesIO(record))
+                if saves:
+                    tar.add(saves, arcname=PACK_SAVES, recursive=False)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        fsutil.fsync_dir(d)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def import_pack(
+    host: Host,
+    given: str,
+    *,
+    name: str | None = None,
+    instance_id: str | None = None,
+    ports: Sequence[str] = (),
+    dir: str | None = None,
+) -> Instance:
+    """A new instance from a pack: its settings, new ports, user and secrets, and its
+    saves restored. Everything in the pack is checked before anything is made."""
+    import tempfile
+
+    from .actions import CreateRequest, create, delete
+
+    archive = Path(given)
+    if not archive.is_absolute():
+        raise InvalidInput(f"pack {given!r}: expected an absolute path")
+    if not archive.is_file():
+        raise NotFound(f"no pack {archive}")
+    host.paths.state.mkdir(parents=True, exist_ok=True, mode=0o755)
+    with tempfile.TemporaryDirectory(prefix=".import-", dir=host.paths.state) as work:
+        record, saves = _open_pack(archive, Path(work))
+        app = find_app(host.paths, record["app"])  # this host must have the game
+        req = CreateRequest(
+            app=app.guid,
+            name=name if name is not None else record["name"],
+            instance_id=instance_id,
+            ports=ports,
+            dir=dir,
+            limits=record["limits"],
+            env=[f"{k}={v}" for k, v in record["env"].items()],
+        )
+        made = create(host, req)
+        try:
+            if saves:
+                _restore_file(host, made, saves, safety=False)
+            host.record_event("backup", made.id, f"imported from {archive.name}", file=str(archive))
+        except BaseException:
+            delete(host, made, purge=True)
+            raise
+    return made
+
+
+def _open_pack(archive: Path, work: Path) -> tuple[dict[str, Any], Path | None]:
+    """The pack's record, checked, and its saves archive (its members checked) in `work`."""
+    from .model import Limits, validate_guid
+
+    bad = f"{archive.name} is not a warlockd pack"
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            if set(members) - {PACK_RECORD, PACK_SAVES} or PACK_RECORD not in members:
+                raise InvalidInput(f"{bad}: it holds {', '.join(sorted(members)) or 'nothing'}")
+            if not all(m.isfile() for m in members.values()):
+                raise InvalidInput(f"{bad}: its members must be plain files")
+            if members[PACK_RECORD].size > _MAX_RECORD:
+                raise InvalidInput(f"{bad}: {PACK_RECORD} is too large")
+            raw = tar.extractfile(members[PACK_RECORD])
+            data = json.loads(raw.read() if raw else b"")
+            saves = None
+            if PACK_SAVES in members:
+                saves = work / PACK_SAVES
+                src = tar.extractfile(members[PACK_SAVES])
+                if src is None:
+                    raise InvalidInput(f"{bad}: {PACK_SAVES} is not a file")
+                with open(saves, "wb") as out:
+                    shutil.copyfileobj(src, out)
+                with tarfile.open(saves, "r:gz") as inner:
+                    _checked_members(inner, saves)  # refused now, before anything is made
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise InvalidInput(f"{bad}: {e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidInput(f"{bad}: {PACK_RECORD}: {e}") from None
+    if not isinstance(data, dict) or data.get("format") != PACK_FORMAT:
+        raise InvalidInput(f"{bad}: {PACK_RECORD} is not format {PACK_FORMAT}")
+    try:
+        env = data.get("env", {})
+        if not isinstance(env, dict):
+            raise InvalidInput("env is not a table")
+        record = {
+            "app": validate_guid(str(data["app"])),
+            "name": str(data["name"]),
+            "limits": Limits.from_dict(dict(data.get("limits", {}))),
+            "env": {str(k): str(v) for k, v in env.items()},
+        }
+    except KeyError as e:
+        raise InvalidInput(f"{bad}: {PACK_RECORD} has no {e.args[0]!r}") from None
+    except (TypeError, ValueError) as e:  # InvalidInput too: a bad limit, a bad guid
+        raise InvalidInput(f"{bad}: {PACK_RECORD}: {e}") from None
+    return record, saves
 
 
 def _copy_name(name: str) -> str:

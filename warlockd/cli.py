@@ -103,6 +103,12 @@ def root(
     restore: Optional[str] = typer.Option(
         None, "--restore", help="Restore a backup (its name or path); --force if running."
     ),
+    pack: bool = typer.Option(
+        False, "--pack", help="Pack the instance (settings and saves) for another host."
+    ),
+    import_: Optional[str] = typer.Option(
+        None, "--import", help="A new instance from a pack (its absolute path)."
+    ),
     max_backups: Optional[int] = O_MAX_BACKUPS,
     force: bool = O_FORCE,
     since: Optional[str] = O_SINCE,
@@ -146,7 +152,7 @@ def root(
         since,
         watch,
         max_backups,
-        restore,
+        restore if restore is not None else import_,
         force,
     )
     ctx.obj = o
@@ -180,6 +186,8 @@ def root(
                 setup,
                 backup,
                 restore is not None,
+                pack,
+                import_ is not None,
             ),
             strict=True,
         )
@@ -268,6 +276,7 @@ for _verb, _doc in (
     ("status", "Show the instance's state."),
     ("list", "List every instance: id, name, app, status, ports, uptime."),
     ("get-services", "JSON: status, ports, pids, players (all instances without --instance)."),
+    ("pack", "Pack the instance's settings and saves into <dir>/backups, for `import`."),
     ("get-ports", "JSON: each port, its protocol and description (all without --instance)."),
     ("check-update", "Exit 0 if a newer build of the instance's game exists."),
     ("update", "Install the newest build, move the instance to it, roll back if it fails."),
@@ -304,6 +313,21 @@ def restore_cmd(
 ) -> None:
     """Put a backup's saves back (a safety backup is made first; --force if running)."""
     raise typer.Exit(ACTIONS["restore"](_merge(ctx, **_named(locals()))))
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    archive: str = typer.Argument(..., help="The pack's absolute path."),
+    instance_name: Optional[str] = O_NAME,
+    instance_id: Optional[str] = O_ID,
+    port: List[str] = O_PORT,
+    dir: Optional[str] = O_DIR,
+    debug: bool = O_DEBUG,
+) -> None:
+    """A new instance from a pack made by `pack` (on this host or another): its game,
+    name, limits, env and saves; its own id, ports, user and secrets (printed as JSON)."""
+    raise typer.Exit(ACTIONS["import"](_merge(ctx, **_named(locals()))))
 
 
 @app.command("logs")

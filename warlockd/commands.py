@@ -33,6 +33,8 @@ VERBS = (
     "setup",
     "backup",
     "restore",
+    "pack",
+    "import",
 )
 
 
@@ -443,6 +445,31 @@ def do_backup(o: Opts) -> int:
     return 0
 
 
+def do_pack(o: Opts) -> int:
+    from .backup import pack
+
+    host, inst = _one(o)
+    result = pack(host, inst)
+    _emit(result)
+    _log(f"{inst.id}: packed to {result['file']} (import it with: manage.py import FILE)")
+    return 0
+
+
+def do_import(o: Opts) -> int:
+    from .backup import import_pack
+    from .errors import InvalidInput
+
+    if not o.archive:
+        raise InvalidInput("import needs a pack: its absolute path", hint="manage.py pack")
+    made = import_pack(
+        _host(), o.archive, name=o.instance_name, instance_id=o.instance_id, ports=o.port,
+        dir=o.dir,
+    )  # fmt: skip
+    _log(f"imported {o.archive} as {made.unit} in {made.path}")
+    _emit(made.public())
+    return 0
+
+
 def do_restore(o: Opts) -> int:
     from .backup import restore
     from .errors import InvalidInput
@@ -459,6 +486,8 @@ def do_restore(o: Opts) -> int:
 ACTIONS: dict[str, Callable[[Opts], int]] = {
     "backup": do_backup,
     "restore": do_restore,
+    "pack": do_pack,
+    "import": do_import,
     "setup": do_setup,
     "get-metrics": do_get_metrics,
     "metrics": do_metrics,

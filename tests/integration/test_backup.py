@@ -89,3 +89,41 @@ def test_a_clone_starts_from_the_sources_world_beside_it(ct: SystemdContainer) -
     assert any(e["message"] == f"cloned from {sid} (Original)" for e in events)
     for iid in (cid, sid):
         manage(ct, "--instance", iid, "--delete", "--yes", "--purge")
+
+
+def test_a_pack_imports_as_a_new_instance_that_starts_from_its_world(
+    ct: SystemdContainer,
+) -> None:
+    source = create(ct, "--instance-name", "Packed", "--memory-max", "512M")
+    sid = source["id"]
+    manage(ct, "--instance", sid, "--start")
+    manage(ct, "--instance", sid, "--stop")  # saves the world
+    saved_tick = tick(ct, source)
+    packed = json.loads(manage(ct, "pack", "--instance", sid).stdout)
+    mode = ct.run(["stat", "-c", "%a %U", packed["file"]]).stdout.split()
+    assert mode == ["600", "root"]
+    moved = "/root/moved-pack.tar.gz"  # carried elsewhere, as to another host
+    ct.run(["cp", packed["file"], moved])
+    manage(ct, "--instance", sid, "--delete", "--yes", "--purge")  # the source is gone
+
+    made = json.loads(manage(ct, "--import", moved, "--instance-name", "Moved").stdout)
+    iid = made["id"]
+    assert iid != sid and made["name"] == "Moved" and made["limits"] == {"memory_max": "512M"}
+    manage(ct, "--instance", iid, "--start")
+    assert services(ct, iid)["status"] == "running"
+    journal = ct.run(["journalctl", "-u", f"game@{iid}.service", "-o", "cat"]).stdout
+    started = [line for line in journal.splitlines() if "] started '" in line]
+    assert started and f"tick {saved_tick}," in started[-1]
+    owner = ct.run(["stat", "-c", "%U", f"{made['path']}/world.json"]).stdout.strip()
+    assert owner == f"wl-{iid.replace('-', '')[:12]}"
+    assert show_memory_max(ct, iid) == str(512 * 1024 * 1024)
+    bad = manage(ct, "import", "/etc/hostname", check=False)  # not a pack: one line, exit 2
+    assert (
+        bad.returncode == 2 and bad.stderr.count("\n") == 1 and "not a warlockd pack" in bad.stderr
+    )
+    manage(ct, "--instance", iid, "--delete", "--yes", "--purge")
+
+
+def show_memory_max(ct: SystemdContainer, instance_id: str) -> str:
+    out = ct.run(["systemctl", "show", f"game@{instance_id}.service", "-p", "MemoryMax"]).stdout
+    return out.strip().split("=", 1)[1]

@@ -262,3 +262,94 @@ def test_a_clone_whose_copy_fails_is_deleted_again(
     assert not world.paths.dropin_dir(f"game@{ID_B}.service").exists()
     assert list(backup.backup_dir(inst).glob("*.tar.gz")) == []
     assert _tick(inst) == 7
+
+
+def _pack_with(tmp_path: Path, record: object, extra: dict[str, bytes] | None = None) -> Path:
+    """A hand-made pack: its record (JSON-encoded unless bytes) and other members."""
+    path = tmp_path / "hand.tar.gz"
+    raw = record if isinstance(record, bytes) else json.dumps(record).encode()
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in {"instance.json": raw, **(extra or {})}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _saves_archive(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_pack_holds_the_settings_and_saves_and_imports_as_a_new_instance(
+    world: World, inst: Instance, tmp_path: Path
+) -> None:
+    source = inst.with_(env={"GREETING": "hi"}, secrets={"rcon_password": "Secret0123456789abcd"})
+    with world.host.registry.lock():
+        world.host.registry.save(source)
+    made = backup.pack(world.host, source)
+    packed = Path(str(made["file"]))
+    assert packed.parent == backup.backup_dir(source) and packed.stat().st_mode & 0o777 == 0o600
+    assert _names(packed) == ["instance.json", "saves.tar.gz"]
+    with tarfile.open(packed) as tar:
+        raw = tar.extractfile("instance.json")
+        assert raw is not None
+        text = raw.read().decode()
+    assert "Secret0123456789abcd" not in text and json.loads(text)["env"] == {"GREETING": "hi"}
+    assert [p.name for p in backup.backup_dir(source).glob("*.tar.gz")] == [packed.name]
+
+    copy = tmp_path / "moved.tar.gz"  # as if carried to another host
+    shutil.copy(packed, copy)
+    new = backup.import_pack(world.host, str(copy), instance_id=ID_B)
+    assert (new.id, new.name, new.app, new.env) == (ID_B, source.name, source.app, source.env)
+    assert new.ports != source.ports and new.secrets == {} and _tick(new) == 7
+    assert list(backup.backup_dir(new).glob("*.tar.gz")) == []
+    assert not list(world.paths.state.glob(".import-*"))
+    assert _events(world)[-1] == ("backup", "imported from moved.tar.gz")
+
+
+GOOD_RECORD = {"format": 1, "app": "6f0c2a1e-5b7d-4c39-9e21-3a8d4f7b2c10", "name": "Moved"}
+
+
+@pytest.mark.parametrize(
+    ("record", "extra", "message"),
+    [
+        (b"not json", None, "instance.json"),
+        ({**GOOD_RECORD, "format": 2}, None, "not format 1"),
+        ({k: v for k, v in GOOD_RECORD.items() if k != "name"}, None, "no 'name'"),
+        ({**GOOD_RECORD, "app": "../etc"}, None, "invalid app guid"),
+        ({**GOOD_RECORD, "limits": {"memory_max": "lots"}}, None, "not a size"),
+        ({**GOOD_RECORD, "name": "a\nb"}, None, "control character"),
+        ({**GOOD_RECORD, "env": {"A B": "x"}}, None, "NAME=value"),
+        (GOOD_RECORD, {"../evil": b"x"}, "not a warlockd pack"),
+        (GOOD_RECORD, {"saves.tar.gz": b"not gzip"}, "not a warlockd pack"),
+        (GOOD_RECORD, {"saves.tar.gz": _saves_archive({"../x": b"x"})}, "points outside"),
+        ({**GOOD_RECORD, "app": "00000000-0000-4000-8000-000000000000"}, None, "unknown app"),
+    ],
+)
+def test_a_bad_pack_is_refused_before_anything_is_made(
+    world: World, inst: Instance, tmp_path: Path, record: object,
+    extra: dict[str, bytes] | None, message: str,
+) -> None:  # fmt: skip
+    path = _pack_with(tmp_path, record, extra)
+    before = world.snapshot()
+    with pytest.raises((InvalidInput, NotFound), match=message):
+        backup.import_pack(world.host, str(path))
+    assert world.snapshot() == before
+
+
+def test_import_needs_an_absolute_path_to_a_file(world: World) -> None:
+    with pytest.raises(InvalidInput, match="absolute"):
+        backup.import_pack(world.host, "relative.tar.gz")
+    with pytest.raises(NotFound, match="no pack"):
+        backup.import_pack(world.host, "/nonexistent/pack.tar.gz")
+
+
+def test_a_hand_made_pack_without_saves_imports(world: World, tmp_path: Path) -> None:
+    new = backup.import_pack(world.host, str(_pack_with(tmp_path, GOOD_RECORD)))
+    assert new.name == "Moved" and world.host.registry.get(new.id) == new

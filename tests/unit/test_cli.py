@@ -151,6 +151,9 @@ BAD_INPUT: dict[str, tuple[list[str], int, str]] = {
         "control character",
     ),
     "clone, bad port": (["clone", "-i", ID_A, "--port", "game=70000"], 2, "range"),
+    "pack of an unknown instance": (["--instance", ID_B, "--pack"], 1, "no instance"),
+    "import of a relative path": (["import", "x.tar.gz"], 2, "absolute"),
+    "import, flag, missing file": (["--import", "/nonexistent.tar.gz"], 1, "no pack"),
 }
 
 
@@ -393,6 +396,24 @@ def test_both_spellings_of_clone_reach_it_with_the_same_options(
     assert seen[0] == seen[1]
     assert (seen[0].instance, seen[0].instance_name, seen[0].instance_id) == (ID_A, "Copy", ID_B)
     assert list(seen[0].port) == ["game=31000"]
+
+
+def test_both_spellings_of_import_reach_it_with_the_same_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[commands.Opts] = []
+
+    def record(o: commands.Opts) -> int:
+        seen.append(o)
+        return 0
+
+    monkeypatch.setitem(commands.ACTIONS, "import", record)
+    run = _in_process(tmp_path)
+    new = ["--instance-name", "Moved", "--port", "game=31000"]
+    assert run(["--import", "/srv/p.tar.gz", *new])[0] == 0
+    assert run(["import", "/srv/p.tar.gz", *new])[0] == 0
+    assert seen[0] == seen[1]
+    assert (seen[0].archive, seen[0].instance_name) == ("/srv/p.tar.gz", "Moved")
 
 
 def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
