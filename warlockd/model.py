@@ -89,6 +89,12 @@ class Limits(_LimitFields):
         tasks_max: int | None = None,
         cpu_affinity: str | None = None,
     ) -> Limits:
+        for what, value in (("cpu quota", cpu_quota), ("tasks limit", tasks_max)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInput(f"{what} {value!r} is not a whole number")
+        for what, text in (("memory limit", memory_max), ("cpu affinity", cpu_affinity)):
+            if text is not None and not isinstance(text, str):  # from a record or a pack
+                raise InvalidInput(f"{what} {text!r} is not text")
         if cpu_quota is not None and not 1 <= cpu_quota <= 100_000:
             raise InvalidInput(f"cpu quota {cpu_quota}% is out of range 1..100000")
         if memory_max is not None and not _MEMORY_RE.fullmatch(memory_max):

@@ -158,6 +158,10 @@ def test_limits_accept_systemd_values() -> None:
         {"cpu_affinity": "0-"},
         {"cpu_affinity": "a"},
         {"cpu_affinity": "0 1"},
+        {"tasks_max": True},  # JSON or TOML true is not a number of tasks
+        {"cpu_quota": "150"},
+        {"tasks_max": 1.5},
+        {"memory_max": 512},
     ],
 )
 def test_limits_refuse_values_systemd_would_not_take(changes: dict[str, object]) -> None:
