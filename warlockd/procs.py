@@ -24,9 +24,9 @@ def _read(path: str) -> bytes:
     running instance, and open() builds a buffered text reader for each."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = []
-        while chunk := os.read(fd, 65536):  # kernel files may come a page per read
-            chunks.append(chunk)
+        chunks = [os.read(fd, 65536)]
+        while len(chunks[-1]) == 65536:  # a kernel file gives all it has up to the size asked
+            chunks.append(os.read(fd, 65536))
         return b"".join(chunks)
     finally:
         os.close(fd)
