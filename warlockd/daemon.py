@@ -583,6 +583,13 @@ class DaemonBackend:
     def restart(self, instance_id: str) -> None:
         self._act("restart", instance_id)
 
+    def backup(self, instance_id: str, max_backups: int | None) -> str:
+        from .backup import backup
+
+        inst = self._tracked(instance_id).inst
+        result = backup(Host(self.daemon.host.paths), inst, max_backups)
+        return json.dumps(result.__dict__ | {"pruned": list(result.pruned)})
+
 
 def main() -> int:
     socket.setdefaulttimeout(10)  # no network call may hang the daemon for ever

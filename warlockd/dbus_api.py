@@ -55,6 +55,11 @@ INTROSPECTION = """
     <method name="Start"><arg name="id" type="s" direction="in"/></method>
     <method name="Stop"><arg name="id" type="s" direction="in"/></method>
     <method name="Restart"><arg name="id" type="s" direction="in"/></method>
+    <method name="Backup">
+      <arg name="id" type="s" direction="in"/>
+      <arg name="max_backups" type="u" direction="in"/>
+      <arg name="backup" type="s" direction="out"/>
+    </method>
     <method name="GetMetrics">
       <arg name="id" type="s" direction="in"/>
       <arg name="metrics" type="s" direction="out"/>
@@ -68,7 +73,7 @@ INTROSPECTION = """
 </node>
 """
 
-_ACTIONS = frozenset({"Start", "Stop", "Restart"})
+_ACTIONS = frozenset({"Start", "Stop", "Restart", "Backup"})
 _STARTUP_TIMEOUT = 30.0
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,9 @@ class Backend(Protocol):
     def stop(self, instance_id: str) -> None: ...
 
     def restart(self, instance_id: str) -> None: ...
+
+    def backup(self, instance_id: str, max_backups: int | None) -> str:
+        """Archive the instance's saves (keeping the newest max_backups); the result as JSON."""
 
     def get_metrics(self, instance_id: str) -> str:
         """The instance's latest metrics as JSON text."""
@@ -166,6 +174,10 @@ class Manager1:
 
     def Restart(self, instance_id: str) -> None:
         self._backend.restart(validate_id(instance_id))
+
+    def Backup(self, instance_id: str, max_backups: int) -> str:
+        """max_backups 0 keeps every backup, as manage.py does without --max-backups."""
+        return self._backend.backup(validate_id(instance_id), max_backups or None)
 
     def GetMetrics(self, instance_id: str) -> str:
         return self._backend.get_metrics(validate_id(instance_id))

@@ -188,6 +188,36 @@ def test_dashboard_json_shows_every_instance_crashed_first(ct: SystemdContainer)
     manage(ct, "--instance", a["id"], "--delete", "--yes", "--purge")
 
 
+def test_a_backup_over_dbus_is_written_by_warlockd_as_the_game_user_reads_it(
+    ct: SystemdContainer,
+) -> None:
+    inst = create(ct, "--instance-name", "BackedUpOverDbus")
+    iid = inst["id"]
+    manage(ct, "--instance", iid, "--start")
+    manage(ct, "--instance", iid, "--stop")  # world.json saved
+    api = ["busctl", "--json=short", "call", "org.warlock.Manager1", "/org/warlock/Manager1",
+           "org.warlock.Manager1"]  # fmt: skip
+    wait_for(
+        lambda: iid in ct.run([*api, "ListInstances"], check=False).stdout,
+        timeout=15,
+        message="warlockd tracks the instance",
+    )
+    made = []
+    for _ in range(3):
+        reply = json.loads(ct.run([*api, "Backup", "su", iid, "2"]).stdout)
+        made.append(json.loads(reply["data"][0]))
+    assert made[-1]["instance_id"] == iid and made[-1]["size"] > 0
+    assert made[-1]["pruned"] == [made[0]["file"]]  # keeps the newest two
+    names = ct.run(["tar", "-tzf", made[-1]["file"]]).stdout.split()
+    assert names == ["world.json"]
+    kept = ct.run(["ls", f"{inst['path']}/backups"]).stdout.split()
+    assert sorted(kept) == sorted(f.rsplit("/", 1)[1] for f in [m["file"] for m in made[1:]])
+    refused = ct.run([*api, "Backup", "su", "not-an-id", "0"], check=False)
+    assert refused.returncode != 0 and "invalid instance id" in refused.stderr
+    wait_for(lambda: "backup" in kinds(ct, iid), timeout=15, message="a backup event")
+    manage(ct, "--instance", iid, "--delete", "--yes", "--purge")
+
+
 def test_the_daemon_survives_a_restart_of_the_system_bus(ct: SystemdContainer) -> None:
     inst = create(ct, "--instance-name", "BusRestart")
     call = [

@@ -165,6 +165,10 @@ class FakeBackend:
             raise SystemdError("game@x.service: job failed (result: failed)", hint="journalctl")
         self.status[instance_id] = "running"
 
+    def backup(self, instance_id: str, max_backups: int | None) -> str:
+        self.calls.append(("backup", instance_id))
+        return json.dumps({"file": f"{self._find(instance_id)}.tar.gz", "keep": max_backups})
+
     def get_metrics(self, instance_id: str) -> str:
         self.calls.append(("metrics", instance_id))
         if self._find(instance_id) == ID_BROKEN:
@@ -251,6 +255,8 @@ def test_warlock_errors_map_to_org_warlock_error_names_with_one_line() -> None:
 def test_manager_validates_ids_before_the_backend(backend: FakeBackend) -> None:
     with pytest.raises(InvalidInput):
         Manager1(backend).Start("../../etc/passwd")
+    with pytest.raises(InvalidInput):
+        Manager1(backend).Backup("../../etc/passwd", 1)
     assert backend.calls == []
 
 
@@ -289,7 +295,10 @@ def test_every_method_answers_through_a_pydbus_proxy(proxy: Any, backend: FakeBa
     proxy.Restart(ID_A)
     assert backend.status[ID_A] == "running"
     assert json.loads(proxy.GetMetrics(ID_A)) == {"id": ID_A, "cpu": 1.5}
-    assert [c[0] for c in backend.calls] == ["get", "start", "stop", "restart", "metrics"]
+    assert json.loads(proxy.Backup(ID_A, 3)) == {"file": f"{ID_A}.tar.gz", "keep": 3}
+    assert json.loads(proxy.Backup(ID_A, 0))["keep"] is None  # 0: keep every backup
+    calls = [c[0] for c in backend.calls]
+    assert calls == ["get", "start", "stop", "restart", "metrics", "backup", "backup"]
 
 
 def test_version_is_a_read_only_property(proxy: Any, bus: BusDaemon) -> None:
