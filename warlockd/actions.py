@@ -135,7 +135,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
             secrets={k: _secret(n) for k, n in app.secrets.items()},
         )
         # all input is checked by here: what follows only writes
-        dropin = units.render_dropin(inst, app, host.paths.templates, build.path, host.paths.units)
+        dropin = units.render_dropin(inst, app, host.paths, build.path)
         _apply_create(host, inst, dropin, build.path, app.writable)
     return inst
 
@@ -174,9 +174,7 @@ def refresh_dropins(host: Host) -> list[str]:
             try:
                 app = find_app(host.paths, inst.app)
                 path = install_path(host, app, inst.build)
-                dropin = units.render_dropin(
-                    inst, app, host.paths.templates, path, host.paths.units
-                )
+                dropin = units.render_dropin(inst, app, host.paths, path)
             except WarlockError as e:  # one instance's problem does not stop the others
                 _log(f"warning: {inst.unit}: drop-in left as it is: {e.message}")
                 continue

@@ -166,13 +166,7 @@ def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
     return [*argv, "--", *game]
 
 
-def render_dropin(
-    inst: Instance,
-    app: App,
-    template_dir: Path,
-    install_path: Path,
-    units_dir: Path = Path("/etc/systemd/system"),
-) -> Dropin:
+def render_dropin(inst: Instance, app: App, paths: Paths, install_path: Path) -> Dropin:
     """The drop-in and its secrets file. A secret's value appears in neither the drop-in
     nor `systemctl show`: arguments name its variable, and variables whose values hold a
     secret (the runner's rcon password) are set in the secrets file."""
@@ -180,7 +174,7 @@ def render_dropin(
 
     ctx = context(inst, app, install_path)
     game = render_values({f"command[{i}]": a for i, a in enumerate(app.command)}, ctx)
-    loader = jinja2.FileSystemLoader(str(template_dir))
+    loader = jinja2.FileSystemLoader(str(paths.templates))
     tpl = jinja2.Environment(
         loader=loader,
         autoescape=False,
@@ -207,7 +201,7 @@ def render_dropin(
         user=inst.user,
         path=validate_dir(inst.path),
         environment=[quote_env(k, v) for k, v in sorted(env.items()) if k not in hidden],
-        secrets_file=units_dir / f"{inst.unit}.d" / SECRETS if secrets_file else None,
+        secrets_file=paths.dropin_dir(inst.unit) / SECRETS if secrets_file else None,
         exec_start=" ".join(quote_arg(a, secrets) for a in argv),
         start_timeout=app.start_timeout,
         # the runner escalates within the app's timeout; systemd's SIGKILL is the backstop

@@ -47,9 +47,7 @@ def check_update(host: Host, inst: Instance) -> str | None:
 def _move(host: Host, inst: Instance, app: App, build: str) -> Instance:
     """Point the instance at another build: record and drop-in, one reload."""
     moved = inst.with_(build=build)
-    dropin = units.render_dropin(
-        moved, app, host.paths.templates, install_path(host, app, build), host.paths.units
-    )
+    dropin = units.render_dropin(moved, app, host.paths, install_path(host, app, build))
     with host.registry.lock():
         units.write_dropin(host.paths, moved, dropin)
         host.registry.save(moved)

@@ -24,6 +24,16 @@ ID_B = "1c6d8b63-4a4f-4c9f-8e10-6b2d3f4e5a71"
 ID_C = "2d7e9c74-5b50-4dae-9f21-7c3e4f5a6b82"
 
 
+# where the package puts things, with this checkout's templates: golden files name them
+INSTALLED = Paths(
+    state=Path("/var/lib/warlock"),
+    units=Path("/etc/systemd/system"),
+    config=Path("/etc/warlock"),
+    templates=TEMPLATES,
+    installers=INSTALLERS,
+)
+
+
 def make_paths(root: Path, installers: Path = INSTALLERS) -> Paths:
     return Paths(
         state=root / "state",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.support import ID_A, INSTALLERS, TEMPLATES
+from tests.unit.support import ID_A, INSTALLED, INSTALLERS
 from warlockd import units
 from warlockd.apps import App, Protocol, load_manifest, parse_manifest
 from warlockd.errors import InvalidInput
@@ -123,7 +123,7 @@ def test_every_command_env_and_rcon_password_renders_for_an_instance(path: Path)
         secrets = _instance(app).secrets
         password = units.render_values({"rcon": app.rcon.password}, {"secrets": secrets})
         assert password["rcon"] in secrets.values()
-    rendered = units.render_dropin(_instance(app), app, TEMPLATES, INSTALL_PATH)
+    rendered = units.render_dropin(_instance(app), app, INSTALLED, INSTALL_PATH)
     dropin = rendered.conf
     assert "ExecStart=" in dropin and f"WorkingDirectory={INSTANCE_DIR}" in dropin
     for secret in _instance(app).secrets.values():  # only in the root-only secrets file

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.support import GOLDEN, ID_A, TEMPLATES, example_app, make_paths
+from tests.unit.support import GOLDEN, ID_A, INSTALLED, TEMPLATES, example_app, make_paths
 from warlockd import units
 from warlockd.apps import App
 from warlockd.errors import InvalidInput
@@ -45,7 +45,7 @@ INSTALL = Path("/usr/share/warlockd/installers")
 
 def _render(inst: Instance, app: App) -> str:
     """Rendered with the package root replaced, so golden files hold for any checkout."""
-    text = units.render_dropin(inst, app, TEMPLATES, INSTALL).conf
+    text = units.render_dropin(inst, app, INSTALLED, INSTALL).conf
     return text.replace(str(units.PACKAGE_ROOT), "@PACKAGE_ROOT@")
 
 
@@ -267,7 +267,7 @@ def _openarena(tmp_path: Path) -> tuple[Instance, App, units.Dropin]:
 
     app = load_manifest(INSTALLERS / "openarena.toml")
     inst = _inst(app=app.guid, ports={"game": 27960}, secrets={"rcon_password": RCON})
-    return inst, app, units.render_dropin(inst, app, TEMPLATES, INSTALL, tmp_path / "units")
+    return inst, app, units.render_dropin(inst, app, make_paths(tmp_path), INSTALL)
 
 
 def test_secrets_stay_out_of_the_world_readable_dropin(tmp_path: Path) -> None:
@@ -285,7 +285,7 @@ def test_secrets_stay_out_of_the_world_readable_dropin(tmp_path: Path) -> None:
 
 
 def test_an_instance_without_secrets_has_no_secrets_file() -> None:
-    dropin = units.render_dropin(_inst(), example_app(), TEMPLATES, INSTALL)
+    dropin = units.render_dropin(_inst(), example_app(), INSTALLED, INSTALL)
     assert dropin.secrets == "" and "EnvironmentFile" not in dropin.conf
 
 
@@ -325,7 +325,7 @@ def test_systemd_analyze_verify_accepts_a_dropin_with_a_secrets_file(tmp_path: P
     app = app._replace(
         command=("/bin/sh", "-c", "exec sleep 1", "x", "{{ secrets.rcon_password }}")
     )
-    dropin = units.render_dropin(inst, app, TEMPLATES, INSTALL, tmp_path)
+    dropin = units.render_dropin(inst, app, make_paths(tmp_path)._replace(units=tmp_path), INSTALL)
     (tmp_path / f"game@{ID_A}.service.d").mkdir()
     (tmp_path / f"game@{ID_A}.service.d" / "secrets.env").write_text(dropin.secrets)
     result = _verify(tmp_path, dropin.conf.replace(str(units.PACKAGE_ROOT), "@PACKAGE_ROOT@"))
