@@ -23,7 +23,8 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -46,6 +47,9 @@ class BackupResult:
     file: str
     size: int
     pruned: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return self.__dict__ | {"pruned": list(self.pruned)}
 
 
 def backup_dir(inst: Instance) -> Path:
@@ -80,43 +84,53 @@ def _backups(inst: Instance) -> list[Path]:
     )
 
 
-def _write_archive(inst: Instance, app: App, suffix: str = "") -> Path:
-    d = backup_dir(inst)  # made by _lock(), held by our caller
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    final = d / f"{inst.id}-backup-{stamp}{suffix}.tar.gz"
+@contextmanager
+def _placed(d: Path, stem: str) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new root-only `<stem>.tar.gz` in d (`<stem>-2`... when one by that name exists):
+    written beside its name, fsynced and renamed into place; removed on any failure."""
+    final = d / f"{stem}.tar.gz"
     n = 1
     while final.exists():  # two in one second
         n += 1
-        final = d / f"{inst.id}-backup-{stamp}{suffix}-{n}.tar.gz"
+        final = d / f"{stem}-{n}.tar.gz"
     tmp = d / f".{final.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            yield out, final
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        fsutil.fsync_dir(d)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _write_archive(inst: Instance, app: App, suffix: str = "") -> Path:
+    d = backup_dir(inst)  # made by _lock(), held by our caller
     root = Path(inst.path)
     st = root.stat()
+    # read as the instance's user: a game that swaps a save for a link to a file only
+    # root may read gets a permission error, not that file in its backup
+    drop: dict[str, Any] = (
+        {"user": st.st_uid, "group": st.st_gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    )
     try:
-        with open(tmp, "wb") as out:
-            os.chmod(tmp, 0o600)
-            # read as the instance's user: a game that swaps a save for a link to a file
-            # only root may read gets a permission error, not that file in its backup
-            drop: dict[str, Any] = (
-                {"user": st.st_uid, "group": st.st_gid, "extra_groups": []}
-                if os.geteuid() == 0 else {}
-            )  # fmt: skip
+        with _placed(d, f"{inst.id}-backup-{_stamp()}{suffix}") as (out, final):
             subprocess.run(
                 [sys.executable, "-m", "warlockd.backup", str(root), *_members(inst, app)],
                 stdout=out, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
                 cwd="/", env={"PYTHONPATH": str(PACKAGE_ROOT), "PATH": "/usr/bin:/bin"},
                 timeout=3600, **drop,
             )  # fmt: skip
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
-        fsutil.fsync_dir(d)
     except subprocess.CalledProcessError as e:
-        tmp.unlink(missing_ok=True)
         why = e.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
         raise WarlockError(f"backup of {inst.id} failed: {why[0]}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return final
 
 
@@ -255,7 +269,7 @@ def clone(
     """A new instance of the source's game, with its limits, environment and a copy of
     its saves; its own id, user, ports and secrets. If the copy fails, the new instance
     is deleted again and the source is as it was."""
-    from .actions import CreateRequest, create, delete
+    from .actions import CreateRequest, create
 
     app = find_app(host.paths, source.app)
     backup_dir(source)  # a source without its directory is refused before anything is made
@@ -271,17 +285,30 @@ def clone(
             env=[f"{k}={v}" for k, v in source.env.items()],
         ),
     )
+
+    def copy() -> None:
+        if not _members(source, app):
+            return
+        with fsutil.locked(_lock(source)):
+            archive = _write_archive(source, app, suffix=f"-clone-{made.id[:8]}")
+        try:
+            _restore_file(host, made, archive, safety=False)
+        finally:
+            fsutil.remove(archive)
+
+    message = f"cloned from {source.id} ({source.name})"
+    return _filled(host, made, copy, message, source=source.id)
+
+
+def _filled(
+    host: Host, made: Instance, fill: Callable[[], None], message: str, **data: Any
+) -> Instance:
+    """A new instance given its saves by `fill`, or deleted again if that fails."""
+    from .actions import delete
+
     try:
-        if _members(source, app):
-            with fsutil.locked(_lock(source)):
-                archive = _write_archive(source, app, suffix=f"-clone-{made.id[:8]}")
-            try:
-                _restore_file(host, made, archive, safety=False)
-            finally:
-                fsutil.remove(archive)
-        host.record_event(
-            "backup", made.id, f"cloned from {source.id} ({source.name})", source=source.id
-        )
+        fill()
+        host.record_event("backup", made.id, message, **data)
     except BaseException:
         delete(host, made, purge=True)
         raise
@@ -321,29 +348,15 @@ def pack(host: Host, inst: Instance) -> dict[str, object]:
 
 
 def _write_pack(inst: Instance, record: bytes, saves: Path | None) -> Path:
-    d = backup_dir(inst)
-    final = d / f"{inst.id}-pack-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz"
-    n = 1
-    while final.exists():
-        n += 1
-        final = final.with_name(f"{inst.id}-pack-{time.strftime('%Y%m%d-%H%M%S')}-{n}.tar.gz")
-    tmp = d / f".{final.name}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            with tarfile.open(fileobj=out, mode="w:gz") as tar:
-                info = tarfile.TarInfo(PACK_RECORD)
-                info.size, info.mode, info.mtime = len(record), 0o600, int(time.time())
-                tar.addfile(info, io.BytesIO(record))
-                if saves:
-                    tar.add(saves, arcname=PACK_SAVES, recursive=False)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
-        fsutil.fsync_dir(d)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        _placed(backup_dir(inst), f"{inst.id}-pack-{_stamp()}") as (out, final),
+        tarfile.open(fileobj=out, mode="w:gz") as tar,
+    ):
+        info = tarfile.TarInfo(PACK_RECORD)
+        info.size, info.mode, info.mtime = len(record), 0o600, int(time.time())
+        tar.addfile(info, io.BytesIO(record))
+        if saves:
+            tar.add(saves, arcname=PACK_SAVES, recursive=False)
     return final
 
 
@@ -360,7 +373,7 @@ def import_pack(
     saves restored. Everything in the pack is checked before anything is made."""
     import tempfile
 
-    from .actions import CreateRequest, create, delete
+    from .actions import CreateRequest, create
 
     archive = Path(given)
     if not archive.is_absolute():
@@ -381,14 +394,12 @@ def import_pack(
             env=[f"{k}={v}" for k, v in record["env"].items()],
         )
         made = create(host, req)
-        try:
+
+        def restore() -> None:
             if saves:
                 _restore_file(host, made, saves, safety=False)
-            host.record_event("backup", made.id, f"imported from {archive.name}", file=str(archive))
-        except BaseException:
-            delete(host, made, purge=True)
-            raise
-    return made
+
+        return _filled(host, made, restore, f"imported from {archive.name}", file=str(archive))
 
 
 def _open_pack(archive: Path, work: Path) -> tuple[dict[str, Any], Path | None]:

@@ -440,7 +440,7 @@ def do_backup(o: Opts) -> int:
 
     host, inst = _one(o)
     result = backup(host, inst, o.max_backups)
-    _emit(result.__dict__ | {"pruned": list(result.pruned)})
+    _emit(result.to_dict())
     _log(f"{inst.id}: backed up to {result.file}")
     return 0
 

@@ -588,7 +588,7 @@ class DaemonBackend:
 
         inst = self._tracked(instance_id).inst
         result = backup(Host(self.daemon.host.paths), inst, max_backups)
-        return json.dumps(result.__dict__ | {"pruned": list(result.pruned)})
+        return json.dumps(result.to_dict())
 
 
 def main() -> int:
