@@ -379,8 +379,24 @@ def test_every_spelling_of_a_command_reaches_the_same_implementation(
     assert console() == b"say hi\n"
 
 
-def test_both_spellings_of_clone_reach_it_with_the_same_options(
-    tmp_path: Path, seeded: Instance, monkeypatch: pytest.MonkeyPatch
+NEW = ["--instance-name", "Copy", "--instance-id", ID_B, "--port", "game=31000"]
+PACK = "/srv/p.tar.gz"
+
+
+@pytest.mark.parametrize(
+    ("verb", "flag", "subcommand", "given"),
+    [
+        ("clone", ["-i", ID_A, "--clone"], ["clone", "-i", ID_A], ("instance", ID_A)),
+        ("import", ["--import", PACK], ["import", PACK], ("archive", PACK)),
+    ],
+)
+def test_both_spellings_of_clone_and_import_reach_them_with_the_same_options(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verb: str,
+    flag: list[str],
+    subcommand: list[str],
+    given: tuple[str, str],
 ) -> None:
     seen: list[commands.Opts] = []
 
@@ -388,32 +404,14 @@ def test_both_spellings_of_clone_reach_it_with_the_same_options(
         seen.append(o)
         return 0
 
-    monkeypatch.setitem(commands.ACTIONS, "clone", record)
+    monkeypatch.setitem(commands.ACTIONS, verb, record)
     run = _in_process(tmp_path)
-    new = ["--instance-name", "Copy", "--instance-id", ID_B, "--port", "game=31000"]
-    assert run(["--instance", ID_A, "--clone", *new])[0] == 0
-    assert run(["clone", "--instance", ID_A, *new])[0] == 0
+    assert run([*flag, *NEW])[0] == 0
+    assert run([*subcommand, *NEW])[0] == 0
     assert seen[0] == seen[1]
-    assert (seen[0].instance, seen[0].instance_name, seen[0].instance_id) == (ID_A, "Copy", ID_B)
+    assert getattr(seen[0], given[0]) == given[1]
+    assert (seen[0].instance_name, seen[0].instance_id) == ("Copy", ID_B)
     assert list(seen[0].port) == ["game=31000"]
-
-
-def test_both_spellings_of_import_reach_it_with_the_same_options(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[commands.Opts] = []
-
-    def record(o: commands.Opts) -> int:
-        seen.append(o)
-        return 0
-
-    monkeypatch.setitem(commands.ACTIONS, "import", record)
-    run = _in_process(tmp_path)
-    new = ["--instance-name", "Moved", "--port", "game=31000"]
-    assert run(["--import", "/srv/p.tar.gz", *new])[0] == 0
-    assert run(["import", "/srv/p.tar.gz", *new])[0] == 0
-    assert seen[0] == seen[1]
-    assert (seen[0].archive, seen[0].instance_name) == ("/srv/p.tar.gz", "Moved")
 
 
 def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
