@@ -302,10 +302,18 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     assert active("warlockd") == "active", step.journal()
     box.sh(f"rm {etc}/*.warlock-checkout")
 
+    # as an earlier warlockd might have rendered it: the upgrade's `warlock setup` rewrites it
+    dropin = f"{etc}/{unit}.d/50-warlock.conf"
+    rendered = box.sh(f"cat {dropin}")
+    box.sh(f"sed -i 's/^TimeoutStopSec=.*/TimeoutStopSec=7/' {dropin}")
+
     step(f"upgrade to {upgrade}")
     daemon_pid = main_pid("warlockd")
     out = apt("install", upgrade)
     assert "warlockd.toml" in out, out  # dpkg kept the admin's version and said so
+    assert f"rewrote the drop-in of {unit}" in out, out
+    assert box.sh(f"cat {dropin}") == rendered
+    assert box.sh(f"systemctl show -P NeedDaemonReload {unit}") == "no"
     assert box.sh("dpkg-query -W -f '${Version}' warlockd").endswith(UPGRADE_SUFFIX)
     game_unchanged("the upgrade")
     assert active("warlockd") == "active", step.journal()
