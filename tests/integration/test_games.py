@@ -77,8 +77,11 @@ def _secrets_are_root_only(ct: SystemdContainer, instance_id: str) -> None:
     assert "${WARLOCK_SECRET_RCON_PASSWORD}" in shown
     denied = ct.run(["runuser", "-u", "nobody", "--", "cat", f"{d}/secrets.env"], check=False)
     assert denied.returncode != 0 and password not in denied.stdout
-    game_pid = services(ct, instance_id)["game_pid"]
-    assert password in ct.run(["cat", f"/proc/{game_pid}/cmdline"]).stdout.replace("\0", " ")
+    svc = services(ct, instance_id)
+    assert password in ct.run(["cat", f"/proc/{svc['game_pid']}/cmdline"]).stdout
+    # the runner's copy, for a stop over rcon, comes from the secrets file too
+    environ = ct.run(["cat", f"/proc/{svc['service_pid']}/environ"]).stdout.split("\0")
+    assert f"WARLOCK_RCON_PASSWORD={password}" in environ
 
 
 @pytest.mark.parametrize("game", ["minetest", "teeworlds"])
