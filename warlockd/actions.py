@@ -168,11 +168,14 @@ def refresh_dropins(host: Host) -> list[str]:
     warlockd, an edited manifest), with one reload. A running game keeps what it was
     started with until its next start. Returns the units whose drop-ins were rewritten."""
     changed: list[str] = []
+    apps: dict[str, App] = {}
     with host.registry.lock():
         instances, _ = host.registry.scan()
         for inst in instances:
             try:
-                app = find_app(host.paths, inst.app)
+                app = apps.get(inst.app) or apps.setdefault(
+                    inst.app, find_app(host.paths, inst.app)
+                )
                 path = install_path(host, app, inst.build)
                 dropin = units.render_dropin(inst, app, host.paths, path)
             except WarlockError as e:  # one instance's problem does not stop the others
