@@ -69,7 +69,7 @@ def rss_kb(pid: int) -> int:
 def setup() -> None:
     payload = Path("/srv/bench-payload")
     payload.mkdir(parents=True, exist_ok=True)
-    (payload / "server.py").write_text((SNAP / "installers" / "example_server.py").read_text())
+    (payload / "server.py").write_text((SNAP / "bundled" / "example" / "server.py").read_text())
     with open(payload / "assets.pak", "wb") as f:  # the bulk of a real game's install
         f.write(os.urandom(200 * 1024 * 1024))
     Path("/etc/warlock/installers.d").mkdir(parents=True, exist_ok=True)

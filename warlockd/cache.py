@@ -20,7 +20,7 @@ from typing import Any
 
 from . import fsutil
 from .errors import InvalidInput
-from .model import validate_guid, validate_id
+from .model import InstanceId, validate_guid
 
 KINDS = ("services", "app_configs", "players")
 SUFFIX = ".json"
@@ -40,10 +40,12 @@ def _part(what: str, value: str) -> str:
     return value
 
 
-def key(kind: str, guid: str, host: str, instance_id: str, service: str | None = None) -> str:
+def key(
+    kind: str, guid: str, host: str, instance_id: InstanceId, service: str | None = None
+) -> str:
     if kind not in KINDS:
         raise InvalidInput(f"unknown cache kind {kind!r}", hint=", ".join(KINDS))
-    parts = [kind, validate_guid(guid), _part("host", host), validate_id(instance_id)]
+    parts = [kind, validate_guid(guid), _part("host", host), instance_id]
     if kind == "players":
         if service is None:
             raise InvalidInput("a players cache key needs the service name")

@@ -1,4 +1,5 @@
-"""The daemon's settings, /etc/warlock/warlockd.toml (documented in etc/warlockd.toml).
+"""The host's settings, /etc/warlock/warlockd.toml (documented in etc/warlockd.toml): the
+daemon's intervals, retention, crash retries, Prometheus directory and webhooks.
 
 A missing file means the defaults. A file with mistakes is refused whole, with every
 mistake named (file, key, what was expected) in one message, as manifests are.
@@ -10,14 +11,52 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InvalidInput, WarlockError
-from .model import validate_id
-from .store import EVENT_KINDS
-from .webhooks import KINDS as HOOK_KINDS
-from .webhooks import Webhook, valid_url
+from .model import parse_id
+from .store import EVENT_KINDS, Event
 
-DEFAULT_PATH = Path("/etc/warlock/warlockd.toml")
+HOOK_KINDS = ("json", "discord")
+
+
+def valid_url(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises on a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable()
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    kind: str = "json"  # "discord" | "json"
+    instances: frozenset[str] = frozenset()  # empty = all
+    events: frozenset[str] = frozenset()  # empty = all
+
+    def __post_init__(self) -> None:
+        if not valid_url(self.url):
+            raise InvalidInput(f"webhook url {self.url[:80]!r}: expected an http(s):// URL")
+        if self.kind not in HOOK_KINDS:
+            raise InvalidInput(
+                f"webhook kind {self.kind!r}: expected one of {', '.join(HOOK_KINDS)}"
+            )
+
+    def wants(self, ev: Event) -> bool:
+        return (not self.instances or ev.instance_id in self.instances) and (
+            not self.events or ev.kind in self.events
+        )
+
+    def __str__(self) -> str:
+        # The path of a Discord URL is its secret token: logs show scheme and host only.
+        parts = urlsplit(self.url)  # hostname, not netloc: that may hold user:password
+        port = f":{parts.port}" if parts.port else ""
+        return f"{self.kind} webhook {parts.scheme}://{parts.hostname}{port}/…"
+
+    def __repr__(self) -> str:  # dataclass keeps a __repr__ defined here
+        return f"<{self} instances={sorted(self.instances)} events={sorted(self.events)}>"
 
 
 @dataclass(frozen=True)
@@ -74,7 +113,7 @@ class _Checker:
 
 def _is_id(value: Any) -> bool:
     try:
-        return isinstance(value, str) and validate_id(value) == value
+        return isinstance(value, str) and parse_id(value) == value
     except InvalidInput:
         return False
 
@@ -136,7 +175,7 @@ def parse(path: Path, data: dict[str, Any]) -> Config:
     return config
 
 
-def load(path: Path = DEFAULT_PATH) -> Config:
+def load(path: Path) -> Config:
     """The settings in `path`; the defaults when it does not exist."""
     try:
         raw = path.read_bytes()

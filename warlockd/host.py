@@ -63,6 +63,11 @@ class Host:
         finally:
             store.close()
 
+    def for_thread(self) -> Host:
+        """The same host for another thread: its own systemd connection when it needs one
+        (an sd-bus connection belongs to the thread that made it)."""
+        return Host(self.paths, self.systemd_factory, self.accounts, self.probe_ports)
+
     @classmethod
     def from_env(cls) -> Host:
         return cls(Paths.from_env())

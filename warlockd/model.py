@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NewType
 
 from .errors import InvalidInput
 
@@ -16,10 +16,17 @@ _AFFINITY_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
 MAX_NAME = 64
 
 
-def validate_id(value: str) -> str:
+# An instance id that has been checked: made only by parse_id (and new_id), at the
+# boundary where text comes in (argv, D-Bus, a record on disk), so nothing below
+# validates it again and mypy tells a checked id from any string.
+InstanceId = NewType("InstanceId", str)
+UNIT_PREFIX = "game@"
+
+
+def parse_id(value: str) -> InstanceId:
     """Canonical lowercase UUID or `default`; nothing else reaches a path or a unit name."""
     if value == DEFAULT_ID or _UUID_RE.fullmatch(value):
-        return value
+        return InstanceId(value)
     shown = value.encode("unicode_escape").decode()[:80]
     raise InvalidInput(
         f"invalid instance id {shown!r}",
@@ -28,7 +35,7 @@ def validate_id(value: str) -> str:
     )
 
 
-def new_id() -> str:
+def new_id() -> InstanceId:
     """A random (version 4) UUID, as uuid.uuid4() makes it, without importing uuid and
     platform for one call."""
     import os
@@ -37,7 +44,7 @@ def new_id() -> str:
     b[6] = (b[6] & 0x0F) | 0x40  # version 4
     b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return InstanceId(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
 
 
 def validate_guid(value: str) -> str:
@@ -56,13 +63,20 @@ def validate_name(value: str) -> str:
     return value
 
 
-def unit_name(instance_id: str) -> str:
-    return f"game@{validate_id(instance_id)}.service"
+def unit_name(instance_id: InstanceId) -> str:
+    return f"{UNIT_PREFIX}{instance_id}.service"
 
 
-def user_name(instance_id: str) -> str:
+def parse_service(value: str) -> InstanceId:
+    """The instance a unit name names: `game@<id>` or `game@<id>.service` (`--service`)."""
+    name = value.removesuffix(".service")
+    if not name.startswith(UNIT_PREFIX):
+        raise InvalidInput(f"--service {value!r} is not a game@<id> unit")
+    return parse_id(name[len(UNIT_PREFIX) :])
+
+
+def user_name(instance_id: InstanceId) -> str:
     """System user names must stay within 31 characters: `wl-` plus 12 hex digits."""
-    validate_id(instance_id)
     return "wl-default" if instance_id == DEFAULT_ID else "wl-" + instance_id.replace("-", "")[:12]
 
 
@@ -124,7 +138,7 @@ class Limits(_LimitFields):
 class Instance(NamedTuple):
     """An instance's record, as the registry keeps it (TOML)."""
 
-    id: str
+    id: InstanceId
     app: str  # the app's guid
     name: str
     path: str
@@ -173,7 +187,7 @@ class Instance(NamedTuple):
         try:
             ports = {str(k): int(v) for k, v in dict(data.get("ports", {})).items()}
             return cls(
-                id=validate_id(str(data["id"])),
+                id=parse_id(str(data["id"])),
                 app=validate_guid(str(data["app"])),
                 name=validate_name(str(data["name"])),
                 path=str(data["path"]),

@@ -1,19 +1,38 @@
-"""Where things live on the host; every path can be moved for tests."""
+"""Where things live on the host: every path warlockd uses, resolved once, here.
+
+Nothing else reads the environment variables that move them (tests and systemd set them):
+`WARLOCK_STATE_DIR` (or systemd's `$STATE_DIRECTORY`), `WARLOCK_UNIT_DIR`,
+`WARLOCK_CONFIG_DIR`, `WARLOCK_CONFIG` (the configuration file itself),
+`WARLOCK_RUNTIME_DIR` (or systemd's `$RUNTIME_DIRECTORY`), `WARLOCK_TEMPLATES_DIR`,
+`WARLOCK_INSTALLERS_DIR` and `WARLOCK_BUNDLED_DIR`.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+# The directory that holds the `warlockd` package: on PYTHONPATH for `-m warlockd.runner`
+# (a checkout, or Debian's dist-packages).
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _SHARE = Path("/usr/share/warlockd")
+
+
+def from_checkout() -> bool:
+    """Running from a checkout (its own data files) rather than the Debian package."""
+    return (PACKAGE_ROOT / "pyproject.toml").is_file()
 
 
 def _data_dir(name: str) -> Path:
     """The checkout's copy when running from source, the package's otherwise."""
-    local = _SOURCE_ROOT / name
-    return local if (_SOURCE_ROOT / "pyproject.toml").is_file() else _SHARE / name
+    return PACKAGE_ROOT / name if from_checkout() else _SHARE / name
+
+
+def _first(value: str | None) -> str:
+    """systemd's $STATE_DIRECTORY and $RUNTIME_DIRECTORY may list several, ':'-separated."""
+    return (value or "").split(":")[0]
 
 
 class Paths(NamedTuple):
@@ -22,23 +41,41 @@ class Paths(NamedTuple):
     config: Path  # /etc/warlock
     templates: Path  # units/ (game@.service and the drop-in template)
     installers: Path  # shipped manifests
+    bundled: Path = _SHARE / "bundled"  # programs that ship with warlockd (the example game)
+    runtime: Path = Path("/run/warlock")  # the daemon's per-instance cache
+    config_file_override: Path | None = None  # warlockd.toml elsewhere than in `config`
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Paths:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
         e = os.environ if env is None else env
-        # $STATE_DIRECTORY is what systemd hands warlockd.service; WARLOCK_* wins for tests.
-        state = e.get("WARLOCK_STATE_DIR") or e.get("STATE_DIRECTORY", "").split(":")[0]
+        # what systemd hands warlockd.service ($STATE_DIRECTORY...); WARLOCK_* wins for tests
+        state = e.get("WARLOCK_STATE_DIR") or _first(e.get("STATE_DIRECTORY"))
+        runtime = e.get("WARLOCK_RUNTIME_DIR") or _first(e.get("RUNTIME_DIRECTORY"))
+        config_file = e.get("WARLOCK_CONFIG")
         return cls(
             state=Path(state or "/var/lib/warlock"),
             units=Path(e.get("WARLOCK_UNIT_DIR", "/etc/systemd/system")),
             config=Path(e.get("WARLOCK_CONFIG_DIR", "/etc/warlock")),
             templates=Path(e.get("WARLOCK_TEMPLATES_DIR") or _data_dir("units")),
             installers=Path(e.get("WARLOCK_INSTALLERS_DIR") or _data_dir("installers")),
+            bundled=Path(e.get("WARLOCK_BUNDLED_DIR") or _data_dir("bundled")),
+            runtime=Path(runtime or "/run/warlock"),
+            config_file_override=Path(config_file) if config_file else None,
         )
+
+    @property
+    def config_file(self) -> Path:
+        """warlockd.toml: the daemon's and the host's settings."""
+        return self.config_file_override or self.config / "warlockd.toml"
 
     @property
     def instances(self) -> Path:
         return self.state / "instances"
+
+    @property
+    def apps(self) -> Path:
+        """Shared installs of downloaded games: apps/<guid>/<build>/."""
+        return self.state / "apps"
 
     @property
     def lock(self) -> Path:

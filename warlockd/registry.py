@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from . import fsutil
 from .errors import CorruptRecord, InvalidInput, NotFound
-from .model import DEFAULT_ID, Instance, validate_guid, validate_id
+from .model import DEFAULT_ID, Instance, InstanceId, parse_id, validate_guid
 from .paths import Paths
 
 
@@ -36,11 +36,11 @@ def _stem(guid: str, instance_id: str) -> str:
     return guid if instance_id == DEFAULT_ID else f"{guid}.{instance_id}"
 
 
-def _parse_stem(stem: str) -> tuple[str, str] | None:
+def _parse_stem(stem: str) -> tuple[str, InstanceId] | None:
     guid, _, rest = stem.partition(".")
     try:
         validate_guid(guid)
-        return guid, validate_id(rest) if rest else DEFAULT_ID
+        return guid, parse_id(rest or DEFAULT_ID)
     except InvalidInput:
         return None
 
@@ -157,20 +157,19 @@ class Registry:
     def all(self) -> list[Instance]:
         return self.scan()[0]
 
-    def get(self, instance_id: str) -> Instance:
-        instance_id = validate_id(instance_id)
+    def get(self, instance_id: InstanceId) -> Instance:
         for path in self._record_files():
             parsed = _parse_stem(path.name[: -len(".toml")])
             if parsed and parsed[1] == instance_id:
                 return self._read(path)
         raise NotFound(f"no instance {instance_id}", hint="`manage.py list` shows the instances")
 
-    def resolve(self, instance_id: str | None) -> Instance:
+    def resolve(self, instance_id: InstanceId | None) -> Instance:
         """The named instance; without a name, `default` if it exists, else an error listing ids."""
         if instance_id:
             return self.get(instance_id)
         try:
-            return self.get(DEFAULT_ID)
+            return self.get(InstanceId(DEFAULT_ID))
         except NotFound:
             ids = [i.id for i in self.all()]
             raise InvalidInput(
@@ -178,7 +177,7 @@ class Registry:
                 hint="instances: " + (", ".join(ids) if ids else "none; create one with --create"),
             ) from None
 
-    def exists(self, instance_id: str) -> bool:
+    def exists(self, instance_id: InstanceId) -> bool:
         try:
             self.get(instance_id)
         except NotFound:

@@ -47,7 +47,7 @@ title = "A server that loads for 9 s"
 [run]
 command = ["/usr/bin/python3", "-c", "import os, sys, time; t = time.monotonic() + 9; \
 any(time.monotonic() > t for _ in iter(int, 1)); \
-os.execv(sys.executable, [sys.executable, '{REPO}/installers/example_server.py'])"]
+os.execv(sys.executable, [sys.executable, '{REPO}/bundled/example/server.py'])"]
 start_timeout = 4
 [[ports]]
 key = "game"

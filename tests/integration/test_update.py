@@ -66,7 +66,7 @@ def ct(systemd_available: None) -> Iterator[SystemdContainer]:
                 f"cat > /etc/warlock/installers.d/fakesteam.toml <<'EOF'\n{MANIFEST}\nEOF",
             ]
         )
-        booted.run(["cp", str(REPO / "installers" / "example_server.py"), "/srv/good/server.py"])
+        booted.run(["cp", str(REPO / "bundled" / "example" / "server.py"), "/srv/good/server.py"])
         booted.run(["bash", "-c", "echo 'raise SystemExit(5)' > /srv/bad/server.py"])
         fake = shlex.quote(str(REPO / "tests" / "fakes" / "steamcmd"))
         wrapper = f'#!/bin/sh\n. /etc/fake-steamcmd.env\nexec /usr/bin/python3 {fake} "$@"\n'

@@ -29,7 +29,7 @@ import pytest
 
 from tests.package import bookworm, debcheck
 from tests.package.bookworm import Bookworm
-from warlockd.setup import daemon_unit
+from warlockd.actions.setup import daemon_unit
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_GUID = "6f0c2a1e-5b7d-4c39-9e21-3a8d4f7b2c10"

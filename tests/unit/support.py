@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from warlockd.accounts import MemoryAccounts
-from warlockd.apps import App, parse_manifest
+from warlockd.apps import App
 from warlockd.host import Host
+from warlockd.manifest import parse_manifest
+from warlockd.model import InstanceId
 from warlockd.paths import Paths
 from warlockd.systemd import UnitState
 from warlockd.systemd_memory import MemorySystemd
@@ -17,11 +19,12 @@ from warlockd.systemd_memory import MemorySystemd
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "units"
 INSTALLERS = REPO / "installers"
+BUNDLED = REPO / "bundled"
 GOLDEN = REPO / "tests" / "golden"
 EXAMPLE_GUID = "6f0c2a1e-5b7d-4c39-9e21-3a8d4f7b2c10"
-ID_A = "0b5c7a52-3f3e-4b8e-9d0f-5a1c2e3d4f60"
-ID_B = "1c6d8b63-4a4f-4c9f-8e10-6b2d3f4e5a71"
-ID_C = "2d7e9c74-5b50-4dae-9f21-7c3e4f5a6b82"
+ID_A = InstanceId("0b5c7a52-3f3e-4b8e-9d0f-5a1c2e3d4f60")
+ID_B = InstanceId("1c6d8b63-4a4f-4c9f-8e10-6b2d3f4e5a71")
+ID_C = InstanceId("2d7e9c74-5b50-4dae-9f21-7c3e4f5a6b82")
 
 
 # where the package puts things, with this checkout's templates: golden files name them
@@ -31,6 +34,7 @@ INSTALLED = Paths(
     config=Path("/etc/warlock"),
     templates=TEMPLATES,
     installers=INSTALLERS,
+    bundled=Path("/usr/share/warlockd/bundled"),
 )
 
 
@@ -41,6 +45,8 @@ def make_paths(root: Path, installers: Path = INSTALLERS) -> Paths:
         config=root / "config",
         templates=TEMPLATES,
         installers=installers,
+        bundled=BUNDLED,
+        runtime=root / "run",
     )
 
 
@@ -62,7 +68,7 @@ def tree(*roots: Path) -> dict[str, tuple[int, int, bytes | None]]:
 def example_app(manifest: Path = Path("/usr/share/warlockd/installers/example.toml")) -> App:
     """The shipped example manifest as if installed at `manifest` (golden files need one path)."""
     data = tomllib.loads((INSTALLERS / "example.toml").read_text())
-    return parse_manifest(manifest, data)
+    return parse_manifest(manifest, data, INSTALLED.bundled)
 
 
 @dataclass

@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, World
-from warlockd import actions
 from warlockd.accounts import MemoryAccounts
-from warlockd.actions import CreateRequest
+from warlockd.actions.create import CreateRequest, create, recover_interrupted
+from warlockd.actions.delete import delete
+from warlockd.actions.services import listing
+from warlockd.actions.setup import refresh_dropins
+from warlockd.actions.start_stop import restart, set_enabled, start, stop
 from warlockd.errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
-from warlockd.model import DEFAULT_ID, Instance, Limits
+from warlockd.model import DEFAULT_ID, Instance, Limits, parse_id
 from warlockd.store import Store
 from warlockd.systemd import UnitState
 
@@ -19,7 +22,7 @@ NGINX = "process 42 (nginx)"
 
 
 def _create(world: World, **kw: object) -> Instance:
-    return actions.create(world.host, CreateRequest(app=kw.pop("app", "example"), **kw))  # type: ignore[arg-type]
+    return create(world.host, CreateRequest(app=kw.pop("app", "example"), **kw))  # type: ignore[arg-type]
 
 
 def _dropin(world: World, inst: Instance) -> Path:
@@ -103,7 +106,6 @@ def seeded(world: World) -> World:
 
 REFUSALS: dict[str, tuple[dict[str, object], type[WarlockError], str]] = {
     "duplicate id": ({"instance_id": ID_A}, Conflict, "already exists"),
-    "malformed id": ({"instance_id": "ABC"}, InvalidInput, "invalid instance id"),
     "unknown app": ({"app": "nope"}, NotFound, "unknown app"),
     "name with newline": ({"name": "a\nb"}, InvalidInput, "control character"),
     "300-char name": ({"name": "x" * 300}, InvalidInput, "at most 64"),
@@ -227,21 +229,21 @@ def inst(world: World) -> Instance:
 
 
 def test_start_stop_and_restart_drive_the_unit(world: World, inst: Instance) -> None:
-    actions.start(world.host, inst)
+    start(world.host, inst)
     assert world.mem.units[inst.unit].active == "active"
     pid = world.mem.units[inst.unit].main_pid
-    actions.restart(world.host, inst)
+    restart(world.host, inst)
     assert world.mem.units[inst.unit].active == "active"
     assert world.mem.units[inst.unit].main_pid != pid
-    actions.stop(world.host, inst)
+    stop(world.host, inst)
     assert world.mem.units[inst.unit].active == "inactive"
 
 
 def test_enable_and_disable_change_systemd_and_the_record(world: World, inst: Instance) -> None:
-    actions.set_enabled(world.host, inst, True)
+    set_enabled(world.host, inst, True)
     assert inst.unit in world.mem.enabled
     assert world.host.registry.get(inst.id).enabled is True
-    actions.set_enabled(world.host, inst, False)
+    set_enabled(world.host, inst, False)
     assert inst.unit not in world.mem.enabled
     assert world.host.registry.get(inst.id).enabled is False
 
@@ -250,7 +252,7 @@ def test_start_refuses_when_a_host_process_took_the_port(world: World, inst: Ins
     world.held[("tcp", inst.ports["game"])] = NGINX
     calls = len(world.mem.calls)
     with pytest.raises(Conflict, match=r"process 42 \(nginx\)"):
-        actions.start(world.host, inst)
+        start(world.host, inst)
     assert [op for op, _ in world.mem.calls[calls:]] == ["states"]  # looked, did not start
     assert inst.unit not in world.mem.units
     store = Store(world.paths.state / "warlock.db")
@@ -270,16 +272,16 @@ def test_an_event_that_cannot_be_recorded_is_a_warning_not_a_failure(
 def test_start_of_a_running_instance_does_not_trip_over_its_own_ports(
     world: World, inst: Instance
 ) -> None:
-    actions.start(world.host, inst)
+    start(world.host, inst)
     world.held[("udp", inst.ports["game"])] = "process 1001 (python3)"  # its own server
-    actions.start(world.host, inst)
+    start(world.host, inst)
     assert world.mem.units[inst.unit].active == "active"
 
 
 def test_start_of_a_crashed_instance_resets_failed_first(world: World, inst: Instance) -> None:
     world.set_state(inst.unit, "failed", "failed")
     calls = len(world.mem.calls)
-    actions.start(world.host, inst)
+    start(world.host, inst)
     ops = [(op, unit) for op, unit in world.mem.calls[calls:] if op not in ("state", "states")]
     assert ops == [("reset_failed", inst.unit), ("start", inst.unit)]
     assert world.mem.units[inst.unit].active == "active"
@@ -289,21 +291,21 @@ def test_start_of_a_stopped_instance_is_one_listing_and_the_start_job(
     world: World, inst: Instance
 ) -> None:
     calls = len(world.mem.calls)
-    actions.start(world.host, inst)
+    start(world.host, inst)
     assert [op for op, _ in world.mem.calls[calls:]] == ["states", "start"]
 
 
 def test_start_of_an_instance_of_a_removed_app_is_not_found(world: World, inst: Instance) -> None:
     orphan = inst.with_(app="aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee")
     with pytest.raises(NotFound, match="unknown app"):
-        actions.start(world.host, orphan)
+        start(world.host, orphan)
     assert ("start", inst.unit) not in world.mem.calls
 
 
 def test_delete_stops_and_unregisters_but_keeps_data_and_user(world: World, inst: Instance) -> None:
-    actions.start(world.host, inst)
-    actions.set_enabled(world.host, inst, True)
-    removed = actions.delete(world.host, inst, purge=False)
+    start(world.host, inst)
+    set_enabled(world.host, inst, True)
+    removed = delete(world.host, inst, purge=False)
     assert str(_dropin(world, inst)) in removed
     assert not _dropin(world, inst).parent.exists()
     assert not any(p.exists() for p in _registry_files(world, inst))
@@ -317,7 +319,7 @@ def test_delete_stops_and_unregisters_but_keeps_data_and_user(world: World, inst
 
 def test_delete_with_purge_also_removes_the_dir_and_the_user(world: World, inst: Instance) -> None:
     (Path(inst.path) / "world.sav").write_text("x")
-    removed = actions.delete(world.host, inst, purge=True)
+    removed = delete(world.host, inst, purge=True)
     assert not Path(inst.path).exists()
     assert inst.user not in world.accounts.users
     assert inst.path in removed and f"user {inst.user}" in removed
@@ -325,7 +327,7 @@ def test_delete_with_purge_also_removes_the_dir_and_the_user(world: World, inst:
 
 def test_delete_leaves_the_other_instances_alone(world: World) -> None:
     a, b = _create(world), _create(world)
-    actions.delete(world.host, a, purge=True)
+    delete(world.host, a, purge=True)
     assert world.host.registry.all() == [b]
     assert _dropin(world, b).is_file() and Path(b.path).is_dir()
 
@@ -333,27 +335,27 @@ def test_delete_leaves_the_other_instances_alone(world: World) -> None:
 def test_resolve_without_an_id_uses_the_default_instance(world: World) -> None:
     _create(world)
     default = _create(world, instance_id=DEFAULT_ID)
-    assert actions.resolve(world.host, None) == default
+    assert world.host.registry.resolve(None) == default
 
 
 def test_resolve_without_an_id_or_default_lists_the_ids(world: World) -> None:
     a, b = _create(world), _create(world)
     with pytest.raises(InvalidInput) as e:
-        actions.resolve(world.host, None)
+        world.host.registry.resolve(None)
     assert e.value.hint is not None and a.id in e.value.hint and b.id in e.value.hint
 
 
 def test_resolve_on_an_empty_host_says_how_to_create_one(world: World) -> None:
     with pytest.raises(InvalidInput) as e:
-        actions.resolve(world.host, None)
+        world.host.registry.resolve(None)
     assert e.value.hint is not None and "--create" in e.value.hint
 
 
 def test_resolve_of_an_unknown_or_malformed_id(world: World) -> None:
     with pytest.raises(NotFound):
-        actions.resolve(world.host, ID_B)
+        world.host.registry.resolve(ID_B)
     with pytest.raises(InvalidInput):
-        actions.resolve(world.host, "a/b")
+        world.host.registry.resolve(parse_id("a/b"))
 
 
 @pytest.mark.parametrize("count", [1, 3])
@@ -363,7 +365,7 @@ def test_listing_asks_systemd_once_whatever_the_number_of_instances(
     made = [_create(world) for _ in range(count)]
     world.set_state(made[0].unit, "failed", "failed")
     calls = len(world.mem.calls)
-    rows, problems = actions.listing(world.host)
+    rows, problems = listing(world.host)
     assert [op for op, _ in world.mem.calls[calls:]] == ["states"]
     assert problems == []
     status = {inst.id: live["status"] for inst, live in rows}
@@ -372,11 +374,11 @@ def test_listing_asks_systemd_once_whatever_the_number_of_instances(
 
 def test_listing_shows_live_states_and_registry_problems(world: World) -> None:
     a, b, c = _create(world), _create(world), _create(world)
-    actions.start(world.host, a)
-    actions.start(world.host, b)
+    start(world.host, a)
+    start(world.host, b)
     world.mem.crash(b.unit)
     (world.paths.state / "junk.toml").write_text("")
-    rows, problems = actions.listing(world.host)
+    rows, problems = listing(world.host)
     status = {inst.id: live["status"] for inst, live in rows}
     assert status == {a.id: "running", b.id: "crashed", c.id: "stopped"}
     assert [p.file for p in problems] == ["junk.toml"]
@@ -384,7 +386,7 @@ def test_listing_shows_live_states_and_registry_problems(world: World) -> None:
 
 def test_listing_of_an_empty_host_does_not_touch_systemd(world: World) -> None:
     world.mem.reachable = False
-    assert actions.listing(world.host) == ([], [])
+    assert listing(world.host) == ([], [])
 
 
 def _killed_before_its_record(world: World, **kw: object) -> Instance:
@@ -419,7 +421,7 @@ def test_a_create_killed_after_its_record_keeps_its_instance(world: World) -> No
     note = world.paths.state / f".creating-{made.id}.json"
     note.write_text(json.dumps({"id": made.id, "path": made.path, "user_existed": False,
                                 "dir_mode": None}))  # fmt: skip
-    assert actions.recover_interrupted(world.host) == []
+    assert recover_interrupted(world.host) == []
     assert not note.exists()
     assert world.host.registry.get(ID_A) == made and Path(made.path).is_dir()
     assert made.user in world.accounts.users
@@ -433,7 +435,7 @@ def test_an_interrupted_create_into_an_empty_dir_gives_the_dir_back(world: World
     note = world.paths.state / f".creating-{half.id}.json"
     note.write_text(json.dumps({"id": half.id, "path": half.path, "user_existed": False,
                                 "dir_mode": [0o755, st.st_uid, st.st_gid]}))  # fmt: skip
-    assert actions.recover_interrupted(world.host) == [ID_A]
+    assert recover_interrupted(world.host) == [ID_A]
     assert given.is_dir() and (given.stat().st_mode & 0o7777) == 0o755
 
 
@@ -443,28 +445,28 @@ def test_a_successful_create_leaves_no_note(world: World) -> None:
 
 
 def test_refresh_rewrites_only_the_dropins_that_differ_with_one_reload(world: World) -> None:
-    made = [actions.create(world.host, CreateRequest("example", f"n{n}")) for n in range(3)]
+    made = [create(world.host, CreateRequest("example", f"n{n}")) for n in range(3)]
     stale = world.paths.dropin_dir(made[1].unit) / "50-warlock.conf"
     current = stale.read_text()
     stale.write_text(current.replace("TimeoutStopSec=", "TimeoutStopSec=1\n#"))
     untouched = {p: p.stat().st_mtime_ns for p in world.paths.units.rglob("*.conf")}
     reloads = world.mem.reloads
-    assert actions.refresh_dropins(world.host) == [made[1].unit]
+    assert refresh_dropins(world.host) == [made[1].unit]
     assert stale.read_text() == current and world.mem.reloads == reloads + 1
     for path, mtime in untouched.items():
         if path != stale:
             assert path.stat().st_mtime_ns == mtime  # the others were not written again
-    assert actions.refresh_dropins(world.host) == [] and world.mem.reloads == reloads + 1
+    assert refresh_dropins(world.host) == [] and world.mem.reloads == reloads + 1
 
 
 def test_refresh_moves_inline_secrets_to_the_secrets_file(world: World) -> None:
-    inst = actions.create(world.host, CreateRequest("example", "secret"))
+    inst = create(world.host, CreateRequest("example", "secret"))
     inst = inst.with_(secrets={"rcon_password": "Abcdefghij0123456789"})
     with world.host.registry.lock():
         world.host.registry.save(inst)  # as a record of an app that has secrets would be
     old = world.paths.dropin_dir(inst.unit) / "50-warlock.conf"
     old.write_text(old.read_text() + 'Environment="X=Abcdefghij0123456789"\n')
-    assert actions.refresh_dropins(world.host) == [inst.unit]
+    assert refresh_dropins(world.host) == [inst.unit]
     assert "Abcdefghij0123456789" not in old.read_text()
     secrets = old.parent / "secrets.env"
     assert "Abcdefghij0123456789" in secrets.read_text()
@@ -474,11 +476,11 @@ def test_refresh_moves_inline_secrets_to_the_secrets_file(world: World) -> None:
 def test_refresh_skips_an_instance_whose_app_is_gone_and_goes_on(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = (actions.create(world.host, CreateRequest("example", n)) for n in ("a", "b"))
+    a, b = (create(world.host, CreateRequest("example", n)) for n in ("a", "b"))
     orphan = a.with_(app="00000000-0000-4000-8000-000000000000")
     with world.host.registry.lock():
         world.host.registry.remove(a)
         world.host.registry.save(orphan)
     (world.paths.dropin_dir(b.unit) / "50-warlock.conf").write_text("[Service]\n")
-    assert actions.refresh_dropins(world.host) == [b.unit]
+    assert refresh_dropins(world.host) == [b.unit]
     assert f"{a.unit}: drop-in left as it is" in capsys.readouterr().err

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.support import EXAMPLE_GUID, INSTALLERS, make_paths
-from warlockd.apps import Protocol, find_app, load_manifest, manifest_files
+from tests.unit.support import BUNDLED, EXAMPLE_GUID, INSTALLERS, make_paths
+from warlockd.apps import Transport, find_app, load_manifest, manifest_files
 from warlockd.errors import InvalidInput, NotFound
 
 GOOD = """
@@ -52,14 +52,15 @@ def _write(d: Path, name: str, text: str) -> Path:
 
 
 def test_the_example_manifest_loads() -> None:
-    app = load_manifest(INSTALLERS / "example.toml")
+    app = load_manifest(INSTALLERS / "example.toml", BUNDLED)
     assert app.guid == EXAMPLE_GUID
     assert app.slug == "example"
-    assert [(p.key, p.protocol, p.default) for p in app.ports] == [("game", Protocol.BOTH, 30000)]
+    assert [(p.key, p.protocol, p.default) for p in app.ports] == [("game", Transport.BOTH, 30000)]
     assert app.query == "warlock-status"
     assert app.query_port == "game"
     assert app.watchdog == 6 and app.stop.command == "stop"
-    assert app.asset_path == INSTALLERS
+    assert app.asset_path == BUNDLED / "example"
+    assert (app.asset_path / "server.py").is_file()  # what its command runs
 
 
 def test_a_manifest_with_several_mistakes_reports_all_of_them_at_once(tmp_path: Path) -> None:

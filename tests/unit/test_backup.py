@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.unit.support import ID_A, ID_B, World
-from warlockd import actions, backup
-from warlockd.actions import CreateRequest
+from warlockd import archives
+from warlockd.actions.backup import backup
+from warlockd.actions import clone as clone_action
+from warlockd.actions.clone import clone
+from warlockd.actions.create import CreateRequest, create
+from warlockd.actions.pack import import_pack, pack
+from warlockd.actions.restore import restore
+from warlockd.actions.start_stop import start
 from warlockd.errors import Conflict, InvalidInput, NotFound
 from warlockd.model import Instance
 from warlockd.store import Store
@@ -20,7 +26,7 @@ from warlockd.store import Store
 
 @pytest.fixture
 def inst(world: World) -> Instance:
-    made = actions.create(world.host, CreateRequest("example", "saved", ID_A))
+    made = create(world.host, CreateRequest("example", "saved", ID_A))
     _world(made, 7)
     return made
 
@@ -47,7 +53,7 @@ def _events(world: World) -> list[tuple[str, str]]:
 
 
 def _evil(inst: Instance, name: str, member: tarfile.TarInfo, data: bytes = b"x") -> Path:
-    path = backup.backup_dir(inst) / name
+    path = archives.backup_dir(inst) / name
     path.parent.mkdir(exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         member.size = len(data) if member.isfile() else 0
@@ -59,11 +65,11 @@ def test_a_backup_holds_the_saves_the_manifest_names_and_nothing_half_written(
     world: World, inst: Instance
 ) -> None:
     (Path(inst.path) / "console").write_text("")  # not a save
-    result = backup.backup(world.host, inst)
+    result = backup(world.host, inst)
     assert Path(result.file).name.startswith(f"{inst.id}-backup-")
     assert result.file.endswith(".tar.gz") and result.size == Path(result.file).stat().st_size
     assert _names(result.file) == ["world.json"]
-    assert [p.name for p in backup.backup_dir(inst).iterdir() if p.name != ".lock"] == [
+    assert [p.name for p in archives.backup_dir(inst).iterdir() if p.name != ".lock"] == [
         Path(result.file).name
     ]  # no temporary file left beside it
     assert (Path(result.file).stat().st_mode & 0o777) == 0o600
@@ -71,20 +77,20 @@ def test_a_backup_holds_the_saves_the_manifest_names_and_nothing_half_written(
 
 
 def test_max_backups_keeps_the_newest(world: World, inst: Instance) -> None:
-    made = [backup.backup(world.host, inst).file for _ in range(3)]
-    result = backup.backup(world.host, inst, max_backups=2)
-    kept = sorted(str(p) for p in backup.backup_dir(inst).glob("*.tar.gz"))
+    made = [backup(world.host, inst).file for _ in range(3)]
+    result = backup(world.host, inst, max_backups=2)
+    kept = sorted(str(p) for p in archives.backup_dir(inst).glob("*.tar.gz"))
     assert kept == sorted([made[2], result.file]) and set(result.pruned) == set(made[:2])
     with pytest.raises(InvalidInput, match="--max-backups 0"):
-        backup.backup(world.host, inst, max_backups=0)
+        backup(world.host, inst, max_backups=0)
 
 
 def test_restore_puts_the_saves_back_and_keeps_a_safety_backup(
     world: World, inst: Instance
 ) -> None:
-    saved = backup.backup(world.host, inst)
+    saved = backup(world.host, inst)
     _world(inst, 99)
-    result = backup.restore(world.host, inst, Path(saved.file).name)
+    result = restore(world.host, inst, Path(saved.file).name)
     assert _tick(inst) == 7
     safety = Path(str(result["safety_backup"]))
     assert safety.name.endswith("-pre-restore.tar.gz")
@@ -97,14 +103,14 @@ def test_restore_puts_the_saves_back_and_keeps_a_safety_backup(
 
 
 def test_restore_refuses_while_the_game_runs_unless_forced(world: World, inst: Instance) -> None:
-    saved = backup.backup(world.host, inst)
-    actions.start(world.host, inst)
+    saved = backup(world.host, inst)
+    start(world.host, inst)
     _world(inst, 99)
     with pytest.raises(Conflict, match="is running"):
-        backup.restore(world.host, inst, saved.file)
+        restore(world.host, inst, saved.file)
     assert _tick(inst) == 99
     calls = len(world.mem.calls)
-    result = backup.restore(world.host, inst, saved.file, force=True)
+    result = restore(world.host, inst, saved.file, force=True)
     ops = [op for op, _ in world.mem.calls[calls:]]
     assert ops.index("stop") < ops.index("start") and result["restarted"] is True
     assert _tick(inst) == 7 and world.mem.units[inst.unit].active == "active"
@@ -124,7 +130,7 @@ def test_restore_refuses_an_archive_that_reaches_outside(
     evil = _evil(inst, "evil.tar.gz", member)
     before = world.snapshot()
     with pytest.raises(InvalidInput, match=why):
-        backup.restore(world.host, inst, evil.name)
+        restore(world.host, inst, evil.name)
     assert world.snapshot() == before
 
 
@@ -135,7 +141,7 @@ def test_restore_refuses_links_and_devices(world: World, inst: Instance, kind: b
     evil = _evil(inst, "link.tar.gz", member)
     before = world.snapshot()
     with pytest.raises(InvalidInput, match="not a plain file"):
-        backup.restore(world.host, inst, evil.name)
+        restore(world.host, inst, evil.name)
     assert world.snapshot() == before
 
 
@@ -143,7 +149,7 @@ def test_restore_drops_setuid_bits(world: World, inst: Instance) -> None:
     member = tarfile.TarInfo("world.json")
     member.mode = 0o4755
     evil = _evil(inst, "suid.tar.gz", member, json.dumps({"tick": 3}).encode())
-    backup.restore(world.host, inst, evil.name)
+    restore(world.host, inst, evil.name)
     assert _tick(inst) == 3 and (Path(inst.path) / "world.json").stat().st_mode & 0o7000 == 0
 
 
@@ -162,19 +168,19 @@ def test_restore_of_a_bad_name_changes_nothing(
 ) -> None:
     before = world.snapshot()
     with pytest.raises(error):
-        backup.restore(world.host, inst, given)
+        restore(world.host, inst, given)
     assert world.snapshot() == before
 
 
 def test_restore_of_a_file_that_is_not_an_archive_changes_nothing(
     world: World, inst: Instance
 ) -> None:
-    junk = backup.backup_dir(inst) / "junk.tar.gz"
+    junk = archives.backup_dir(inst) / "junk.tar.gz"
     junk.parent.mkdir(exist_ok=True)
     junk.write_bytes(b"not gzip")
     before = world.snapshot()
     with pytest.raises(InvalidInput, match="not a readable"):
-        backup.restore(world.host, inst, junk.name)
+        restore(world.host, inst, junk.name)
     assert world.snapshot() == before
 
 
@@ -183,8 +189,8 @@ def test_an_instance_whose_directory_is_gone_is_one_clear_error(
 ) -> None:
     shutil.rmtree(inst.path)
     for call in (
-        lambda: backup.backup(world.host, inst),
-        lambda: backup.restore(world.host, inst, "x"),
+        lambda: backup(world.host, inst),
+        lambda: restore(world.host, inst, "x"),
     ):
         with pytest.raises(NotFound, match="is missing"):
             call()
@@ -193,24 +199,24 @@ def test_an_instance_whose_directory_is_gone_is_one_clear_error(
 def test_a_restore_from_elsewhere_makes_the_backups_directory_root_only(
     world: World, inst: Instance, tmp_path: Path
 ) -> None:
-    saved = backup.backup(world.host, inst)
+    saved = backup(world.host, inst)
     elsewhere = tmp_path / "kept.tar.gz"
     Path(saved.file).rename(elsewhere)
-    shutil.rmtree(backup.backup_dir(inst))
-    backup.restore(world.host, inst, str(elsewhere))
-    assert backup.backup_dir(inst).stat().st_mode & 0o777 == 0o700
+    shutil.rmtree(archives.backup_dir(inst))
+    restore(world.host, inst, str(elsewhere))
+    assert archives.backup_dir(inst).stat().st_mode & 0o777 == 0o700
 
 
 def test_a_clone_gets_the_saves_limits_and_env_with_its_own_id_ports_and_user(
     world: World, inst: Instance
 ) -> None:
-    source = actions.create(
+    source = create(
         world.host,
         CreateRequest("example", "With env", env=("GREETING=hi",), ports=("game=31000",)),
     )
     _world(source, 42)
     before = world.snapshot()["files"]
-    made = backup.clone(world.host, source, name="Copy", instance_id=ID_B)
+    made = clone(world.host, source, name="Copy", instance_id=ID_B)
     assert (made.id, made.name, made.app) == (ID_B, "Copy", source.app)
     assert made.env == {"GREETING": "hi"} and made.limits == source.limits
     assert made.ports != source.ports and made.user != source.user
@@ -221,27 +227,27 @@ def test_a_clone_gets_the_saves_limits_and_env_with_its_own_id_ports_and_user(
     assert {k: v for k, v in after.items() if "/backups" not in k} == {
         k: v for k, v in before.items() if "/backups" not in k
     }
-    assert list(backup.backup_dir(source).glob("*.tar.gz")) == []
+    assert list(archives.backup_dir(source).glob("*.tar.gz")) == []
     # and the clone has no safety copy of the empty world it replaced
-    assert list(backup.backup_dir(made).glob("*.tar.gz")) == []
+    assert list(archives.backup_dir(made).glob("*.tar.gz")) == []
     assert _events(world)[-1] == ("backup", f"cloned from {source.id} (With env)")
 
 
 def test_a_clone_of_an_instance_without_saves_is_a_plain_create(world: World) -> None:
-    source = actions.create(world.host, CreateRequest("example", "Fresh"))
-    made = backup.clone(world.host, source)
+    source = create(world.host, CreateRequest("example", "Fresh"))
+    made = clone(world.host, source)
     assert made.name == "Fresh (copy)" and not (Path(made.path) / "world.json").exists()
 
 
 def test_a_long_name_still_fits_with_its_copy_suffix(world: World) -> None:
-    source = actions.create(world.host, CreateRequest("example", "x" * 64))
-    assert backup.clone(world.host, source).name == "x" * 57 + " (copy)"
+    source = create(world.host, CreateRequest("example", "x" * 64))
+    assert clone(world.host, source).name == "x" * 57 + " (copy)"
 
 
 def test_a_clone_that_cannot_be_made_leaves_nothing(world: World, inst: Instance) -> None:
     before = world.snapshot()
     with pytest.raises(Conflict):  # the id is the source's own
-        backup.clone(world.host, inst, instance_id=inst.id)
+        clone(world.host, inst, instance_id=inst.id)
     assert world.snapshot() == before
 
 
@@ -254,13 +260,13 @@ def test_a_clone_whose_copy_fails_is_deleted_again(
     def broken(*args: object, **kwargs: object) -> dict[str, object]:
         raise InvalidInput("the archive is broken")
 
-    monkeypatch.setattr(backup, "_restore_file", broken)
+    monkeypatch.setattr(clone_action, "restore_file", broken)
     with pytest.raises(InvalidInput, match="broken"):
-        backup.clone(world.host, inst, instance_id=ID_B)
+        clone(world.host, inst, instance_id=ID_B)
     assert {i.id for i in world.host.registry.all()} == registered
     assert world.accounts.users == users  # the clone's user went with it
     assert not world.paths.dropin_dir(f"game@{ID_B}.service").exists()
-    assert list(backup.backup_dir(inst).glob("*.tar.gz")) == []
+    assert list(archives.backup_dir(inst).glob("*.tar.gz")) == []
     assert _tick(inst) == 7
 
 
@@ -292,23 +298,23 @@ def test_a_pack_holds_the_settings_and_saves_and_imports_as_a_new_instance(
     source = inst.with_(env={"GREETING": "hi"}, secrets={"rcon_password": "Secret0123456789abcd"})
     with world.host.registry.lock():
         world.host.registry.save(source)
-    made = backup.pack(world.host, source)
+    made = pack(world.host, source)
     packed = Path(str(made["file"]))
-    assert packed.parent == backup.backup_dir(source) and packed.stat().st_mode & 0o777 == 0o600
+    assert packed.parent == archives.backup_dir(source) and packed.stat().st_mode & 0o777 == 0o600
     assert _names(packed) == ["instance.json", "saves.tar.gz"]
     with tarfile.open(packed) as tar:
         raw = tar.extractfile("instance.json")
         assert raw is not None
         text = raw.read().decode()
     assert "Secret0123456789abcd" not in text and json.loads(text)["env"] == {"GREETING": "hi"}
-    assert [p.name for p in backup.backup_dir(source).glob("*.tar.gz")] == [packed.name]
+    assert [p.name for p in archives.backup_dir(source).glob("*.tar.gz")] == [packed.name]
 
     copy = tmp_path / "moved.tar.gz"  # as if carried to another host
     shutil.copy(packed, copy)
-    new = backup.import_pack(world.host, str(copy), instance_id=ID_B)
+    new = import_pack(world.host, str(copy), instance_id=ID_B)
     assert (new.id, new.name, new.app, new.env) == (ID_B, source.name, source.app, source.env)
     assert new.ports != source.ports and new.secrets == {} and _tick(new) == 7
-    assert list(backup.backup_dir(new).glob("*.tar.gz")) == []
+    assert list(archives.backup_dir(new).glob("*.tar.gz")) == []
     assert not list(world.paths.state.glob(".import-*"))
     assert _events(world)[-1] == ("backup", "imported from moved.tar.gz")
 
@@ -339,17 +345,17 @@ def test_a_bad_pack_is_refused_before_anything_is_made(
     path = _pack_with(tmp_path, record, extra)
     before = world.snapshot()
     with pytest.raises((InvalidInput, NotFound), match=message):
-        backup.import_pack(world.host, str(path))
+        import_pack(world.host, str(path))
     assert world.snapshot() == before
 
 
 def test_import_needs_an_absolute_path_to_a_file(world: World) -> None:
     with pytest.raises(InvalidInput, match="absolute"):
-        backup.import_pack(world.host, "relative.tar.gz")
+        import_pack(world.host, "relative.tar.gz")
     with pytest.raises(NotFound, match="no pack"):
-        backup.import_pack(world.host, "/nonexistent/pack.tar.gz")
+        import_pack(world.host, "/nonexistent/pack.tar.gz")
 
 
 def test_a_hand_made_pack_without_saves_imports(world: World, tmp_path: Path) -> None:
-    new = backup.import_pack(world.host, str(_pack_with(tmp_path, GOOD_RECORD)))
+    new = import_pack(world.host, str(_pack_with(tmp_path, GOOD_RECORD)))
     assert new.name == "Moved" and world.host.registry.get(new.id) == new

@@ -10,6 +10,7 @@ import pytest
 from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B
 from warlockd import cache
 from warlockd.errors import InvalidInput
+from warlockd.model import parse_id
 
 NOW = 1_700_000_000.0
 
@@ -19,7 +20,7 @@ def test_keys_have_the_shapes_warlock_panels_use() -> None:
         cache.key("services", EXAMPLE_GUID, "host1", ID_A)
         == f"services_{EXAMPLE_GUID}_host1_{ID_A}"
     )
-    assert cache.key("app_configs", EXAMPLE_GUID, "10.0.0.2", "default") == (
+    assert cache.key("app_configs", EXAMPLE_GUID, "10.0.0.2", parse_id("default")) == (
         f"app_configs_{EXAMPLE_GUID}_10.0.0.2_default"
     )
     assert cache.key("players", EXAMPLE_GUID, "h", ID_A, f"game@{ID_A}.service") == (
@@ -46,8 +47,9 @@ def test_keys_have_the_shapes_warlock_panels_use() -> None:
 def test_every_part_of_a_key_is_validated(
     kind: str, guid: str, host: str, instance_id: str, service: str | None
 ) -> None:
+    # the id is checked where it comes in (parse_id), the rest by key()
     with pytest.raises(InvalidInput):
-        cache.key(kind, guid, host, instance_id, service)
+        cache.key(kind, guid, host, parse_id(instance_id), service)
 
 
 def test_write_then_read_until_it_expires(tmp_path: Path) -> None:
@@ -100,7 +102,9 @@ def test_writes_leave_no_temp_files_and_set_the_mode(tmp_path: Path) -> None:
 
 
 def test_prune_removes_expired_corrupt_and_stale_temp_files_only(tmp_path: Path) -> None:
-    live, dead, bad = (cache.key("services", EXAMPLE_GUID, "h", i) for i in (ID_A, ID_B, "default"))
+    live, dead, bad = (
+        cache.key("services", EXAMPLE_GUID, "h", parse_id(i)) for i in (ID_A, ID_B, "default")
+    )
     cache.write(tmp_path, live, {}, ttl=60, now=NOW)
     cache.write(tmp_path, dead, {}, ttl=1, now=NOW)
     (tmp_path / f"{bad}.json").write_text("{")

@@ -14,7 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, REPO, World, make_paths, tree
-from warlockd import cli, commands
+from warlockd.actions import Args, Outcome
+from warlockd.actions import clone as clone_action
+from warlockd.actions import pack as pack_action
+from warlockd.actions.create import CreateRequest, create
+from warlockd.actions.start_stop import start
+from warlockd.cli import entry, fast, full
+from warlockd.cli import run as cli_run
+from warlockd.commands import TABLE
 from warlockd.model import Instance
 from warlockd.registry import Registry
 
@@ -43,7 +50,7 @@ def _in_process(root: Path) -> Runner:
             "STATE_DIRECTORY": None,
         }
         with CliRunner(mix_stderr=False).isolation(env=env) as (out, err):
-            rc = cli.main(args)
+            rc = full.main(args)
             sys.stdout.flush()
             sys.stderr.flush()
             assert err is not None
@@ -125,6 +132,8 @@ BAD_INPUT: dict[str, tuple[list[str], int, str]] = {
     "unknown instance, subcommand": (["stop", "-i", ID_B], 1, "no instance"),
     "unknown app": (["--create", "--app", "nope"], 1, "unknown app"),
     "create without app": (["--create"], 2, "needs --app"),
+    "create, malformed id": (["--create", "--app", "example", "--instance-id", "X"], 2, "invalid"),
+    "create, subcommand, malformed id": (["create", "--app", "example", "-i", "A/B"], 2, "invalid"),
     "name with newline": (
         ["--create", "--app", "example", "--instance-name", "a\nb"],
         2,
@@ -186,11 +195,11 @@ NEEDS_SYSTEMD: dict[str, list[str]] = {
     "list": ["--list"],
     "get-services": ["get-services", "--instance", ID_A],
 }
-Outcome = tuple[Result, dict[str, tuple[int, int, bytes | None]], dict[str, Any]]
+Ran = tuple[Result, dict[str, tuple[int, int, bytes | None]], dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def real_program(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+def real_program(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
     """Run every real-program case at once, each on its own seeded host: the tier stays fast."""
     cases = {c: BAD_INPUT[c][0] for c in REAL_PROGRAM}
     if not HAS_SYSTEMD:
@@ -200,7 +209,7 @@ def real_program(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]
         root = tmp_path_factory.mktemp(f"case{n}")
         _seed(root)
         started[case] = (root, tree(root), _start(root, args))
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, Ran] = {}
     for case, (root, before, proc) in started.items():
         out, err = proc.communicate(timeout=60)
         outcomes[case] = ((proc.returncode, out, err), before, tree(root))
@@ -220,7 +229,7 @@ def test_bad_input_gives_one_error_line_an_exit_status_and_changes_nothing(
 
 @pytest.mark.parametrize("case", REAL_PROGRAM)
 def test_bad_input_to_the_real_program_gives_one_error_line_and_changes_nothing(
-    real_program: dict[str, Outcome], case: str
+    real_program: dict[str, Ran], case: str
 ) -> None:
     _, status, says = BAD_INPUT[case]
     result, before, after = real_program[case]
@@ -231,7 +240,7 @@ def test_bad_input_to_the_real_program_gives_one_error_line_and_changes_nothing(
 @pytest.mark.skipif(HAS_SYSTEMD, reason="systemd is reachable here")
 @pytest.mark.parametrize("case", sorted(NEEDS_SYSTEMD))
 def test_without_systemd_the_real_program_fails_with_one_line_and_a_hint(
-    real_program: dict[str, Outcome], case: str
+    real_program: dict[str, Ran], case: str
 ) -> None:
     result, before, after = real_program[f"systemd: {case}"]
     line = _one_error_line(result, 1)
@@ -246,11 +255,12 @@ def test_without_systemd_a_command_fails_in_process_too(tmp_path: Path, seeded: 
 
 
 def test_help_lists_the_flags_and_the_subcommands() -> None:
-    result = CliRunner().invoke(cli.app, ["--help"])
+    result = CliRunner().invoke(full.app, ["--help"])
     assert result.exit_code == 0
-    for verb in commands.VERBS:
+    rows = {line.strip(" │").split(" ")[0] for line in result.output.splitlines()}
+    for verb in (c.name for c in TABLE):
         assert f"--{verb}" in result.output
-        assert f"\n  {verb} " in result.output
+        assert verb in rows  # a row of the commands' list (a box of them, with rich)
     assert "--instance" in result.output
 
 
@@ -267,7 +277,7 @@ def test_no_command_prints_the_help(tmp_path: Path) -> None:
 
 
 def test_cli_runner_reports_two_verbs_as_a_usage_error() -> None:
-    result = CliRunner(mix_stderr=False).invoke(cli.app, ["--start", "--stop"])
+    result = CliRunner(mix_stderr=False).invoke(full.app, ["--start", "--stop"])
     assert result.exit_code == 2
     assert "one command at a time" in result.stderr
 
@@ -398,13 +408,14 @@ def test_both_spellings_of_clone_and_import_reach_them_with_the_same_options(
     subcommand: list[str],
     given: tuple[str, str],
 ) -> None:
-    seen: list[commands.Opts] = []
+    seen: list[Args] = []
 
-    def record(o: commands.Opts) -> int:
-        seen.append(o)
-        return 0
+    def record(host: object, args: Args) -> Outcome:
+        seen.append(args)
+        return Outcome()
 
-    monkeypatch.setitem(commands.ACTIONS, verb, record)
+    module = {"clone": clone_action, "import": pack_action}[verb]
+    monkeypatch.setattr(module, "do_" + verb, record)
     run = _in_process(tmp_path)
     assert run([*flag, *NEW])[0] == 0
     assert run([*subcommand, *NEW])[0] == 0
@@ -447,46 +458,65 @@ def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
             ["create", "--app=example", "--env", "A=1", "--env", "B=2", "--dir", "/srv/x"],
             {"app": "example", "env": ["A=1", "B=2"], "dir": "/srv/x", "verb": "create"},
         ),
-        (["--create", "--app", "example", "--cpu-quota", "50"], None),  # typer converts numbers
+        (
+            ["--create", "--app", "example", "--cpu-quota", "50"],
+            {"app": "example", "cpu_quota": 50, "verb": "create"},
+        ),
+        (["--create", "--app", "example", "--cpu-quota", "x"], None),  # typer explains it
         (["--create", "--app", "a", "--app", "b"], None),
         (["--instance", ID_A, "--start", "--app", "example"], None),  # not an option of start
         (["--app", "example"], None),
         (["list", "--json"], {"json": True, "verb": "list"}),
         (["--list"], {"verb": "list"}),
-        (["list", "--instance", ID_A], None),
-        (["--instance", ID_A, "--get-services", "--json"], None),
+        (["list", "--instance", ID_A], {"instance": ID_A, "verb": "list"}),
+        (["list", "--app", "example"], None),  # not an option of list
+        (
+            ["--instance", ID_A, "--get-services", "--json"],
+            {"instance": ID_A, "json": True, "verb": "get-services"},
+        ),
+        (["--instance", ID_A, "--start", "--json=1"], None),  # a flag takes no value
+        (["--instance", ID_A, "--logs"], None),  # not a fast command
     ],
 )
 def test_only_plain_get_services_calls_take_the_fast_path(
     argv: list[str], expected: dict[str, str] | None
 ) -> None:
-    from warlockd.entry import fast_options
+    parsed = fast.parse(argv)
+    got = None if parsed is None else {**parsed[1], "verb": parsed[0].name}
+    assert got == expected
 
-    assert fast_options(argv) == expected
+
+FULL = "import sys\nfrom warlockd.cli.full import main\nsys.exit(main(sys.argv[1:]))"
+
+
+def _both_paths(tmp_path: Path, args: list[str]) -> list[tuple[int, str, str]]:
+    """One call through manage.py (the fast path where it answers) and through the full
+    parser alone, each a real process."""
+    env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
+    results = []
+    for program in ([str(REPO / "manage.py")], ["-c", FULL]):
+        argv = [sys.executable, *program, *args]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+        results.append((proc.returncode, proc.stdout, proc.stderr))
+    return results
 
 
 def test_a_fast_create_answers_like_the_full_parser(tmp_path: Path) -> None:
-    env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
-    results = []
-    for extra in ([], ["--tasks-max", "64"]):  # a number to convert: typer parses it
-        argv = [sys.executable, str(REPO / "manage.py"), "--create", "--app", "nope"]
-        proc = subprocess.run(argv + extra, capture_output=True, text=True, env=env, timeout=60)
-        results.append((proc.returncode, proc.stdout, proc.stderr.splitlines()[-1:]))
-    assert results[0] == results[1]
-    assert results[0][0] != 0 and "nope" in results[0][2][0]
+    args = ["--create", "--app", "nope", "--tasks-max", "64"]
+    assert fast.parse(args) is not None
+    fast_result, full_result = _both_paths(tmp_path, args)
+    assert fast_result == full_result
+    assert fast_result[0] != 0 and "nope" in fast_result[2].splitlines()[-1]
 
 
 @pytest.mark.parametrize("verb", ["get-services", "get-ports", "start", "stop", "restart"])
 def test_the_fast_path_answers_like_the_full_parser(tmp_path: Path, verb: str) -> None:
-    """The same failing command, fast (plain) and full (with --json): same answer."""
-    env = {**os.environ, "WARLOCK_STATE_DIR": str(tmp_path / "state")}
-    results = []
-    for extra in ([], ["--json"]):
-        argv = [sys.executable, str(REPO / "manage.py"), "--instance", ID_A, f"--{verb}"]
-        proc = subprocess.run(argv + extra, capture_output=True, text=True, env=env, timeout=60)
-        results.append((proc.returncode, proc.stdout, proc.stderr))
-    assert results[0] == results[1]
-    assert results[0][0] == 1 and results[0][2].startswith(f"error: no instance {ID_A}")
+    """The same failing command, fast and full: the same answer."""
+    args = ["--instance", ID_A, f"--{verb}"]
+    assert fast.parse(args) is not None
+    fast_result, full_result = _both_paths(tmp_path, args)
+    assert fast_result == full_result
+    assert fast_result[0] == 1 and fast_result[2].startswith(f"error: no instance {ID_A}")
 
 
 def test_create_and_list_never_print_generated_secrets(tmp_path: Path) -> None:
@@ -508,14 +538,12 @@ def test_create_and_list_never_print_generated_secrets(tmp_path: Path) -> None:
 def test_list_json_fast_and_full_print_the_same_one_instance_a_line(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from warlockd import actions, entry
-    from warlockd.actions import CreateRequest
 
-    made = [actions.create(world.host, CreateRequest("example", f"n{i}")) for i in range(3)]
-    actions.start(world.host, made[0])
-    monkeypatch.setattr(commands, "_host", lambda: world.host)
+    made = [create(world.host, CreateRequest("example", f"n{i}")) for i in range(3)]
+    start(world.host, made[0])
+    monkeypatch.setattr(cli_run, "make_host", lambda: world.host)
     outs = []
-    for main in (entry.main, cli.main):
+    for main in (entry.main, full.main):
         assert main(["list", "--json"]) == 0
         outs.append(capsys.readouterr().out)
     assert outs[0] == outs[1]
@@ -528,23 +556,21 @@ def test_list_json_fast_and_full_print_the_same_one_instance_a_line(
 def test_backup_and_restore_in_both_spellings(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from warlockd import actions
-    from warlockd.actions import CreateRequest
 
-    inst = actions.create(world.host, CreateRequest("example", "b", ID_A))
+    inst = create(world.host, CreateRequest("example", "b", ID_A))
     (Path(inst.path) / "world.json").write_text('{"tick": 5}')
-    monkeypatch.setattr(commands, "_host", lambda: world.host)
+    monkeypatch.setattr(cli_run, "make_host", lambda: world.host)
     capsys.readouterr()
-    assert cli.main(["--instance", ID_A, "--backup", "--max-backups", "1"]) == 0
+    assert full.main(["--instance", ID_A, "--backup", "--max-backups", "1"]) == 0
     first = json.loads(capsys.readouterr().out)
-    assert cli.main(["backup", "--instance", ID_A, "--max-backups", "1"]) == 0
+    assert full.main(["backup", "--instance", ID_A, "--max-backups", "1"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["pruned"] == [first["file"]]
     (Path(inst.path) / "world.json").write_text('{"tick": 9}')
     name = Path(second["file"]).name
-    assert cli.main(["--instance", ID_A, "--restore", name]) == 0
+    assert full.main(["--instance", ID_A, "--restore", name]) == 0
     assert json.loads(capsys.readouterr().out)["restored"] == second["file"]
     assert (Path(inst.path) / "world.json").read_text() == '{"tick": 5}'
-    assert cli.main(["restore", name, "--instance", ID_A]) == 0
-    assert cli.main(["restore", "--instance", ID_A, "../x"]) == 2
+    assert full.main(["restore", name, "--instance", ID_A]) == 0
+    assert full.main(["restore", "--instance", ID_A, "../x"]) == 2
     assert "error: backup path" in capsys.readouterr().err

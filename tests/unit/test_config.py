@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.support import ID_A, REPO
-from warlockd.config import Config, load
+from warlockd.config import Config, Webhook, load
 from warlockd.errors import InvalidInput
-from warlockd.webhooks import Webhook
 
 SHIPPED = REPO / "etc" / "warlockd.toml"
 

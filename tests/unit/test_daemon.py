@@ -10,13 +10,17 @@ from pathlib import Path
 import pytest
 
 from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, ID_C, World
-from warlockd import actions, cache, monitor
-from warlockd.actions import CreateRequest
+from warlockd import cache
+from warlockd.actions.create import CreateRequest, create
+from warlockd.actions.delete import delete
+from warlockd.actions.metrics import instance_metrics
+from warlockd.actions.start_stop import start
 from warlockd.config import Config
-from warlockd.daemon import Daemon, DaemonBackend
+from warlockd.daemon.backend import DaemonBackend
+from warlockd.daemon.loop import Daemon
 from warlockd.errors import NotFound
 from warlockd.metrics import Sampler
-from warlockd.model import Instance
+from warlockd.model import Instance, InstanceId
 from warlockd.store import Event, Store
 
 
@@ -30,7 +34,7 @@ def _cgroup(root: Path, inst: Instance, memory: int, usec: int, tasks: int) -> N
 
 
 def _make(world: World, tmp_path: Path) -> Daemon:
-    d = Daemon(world.host, tmp_path / "warlockd.toml", tmp_path / "run")
+    d = Daemon(world.host)  # its configuration file and cache under the World's root
     d.run_dir.mkdir(exist_ok=True)
     d.config = Config(prometheus_dir=None)  # nothing written outside tmp_path
     d.sampler = Sampler(cgroup_root=tmp_path / "cgroup")
@@ -49,10 +53,8 @@ def daemon(world: World, tmp_path: Path) -> Iterator[Daemon]:
         d.store.close()
 
 
-def _create(world: World, name: str = "alpha", instance_id: str = ID_A) -> Instance:
-    return actions.create(
-        world.host, CreateRequest(app="example", name=name, instance_id=instance_id)
-    )
+def _create(world: World, name: str = "alpha", instance_id: InstanceId = ID_A) -> Instance:
+    return create(world.host, CreateRequest(app="example", name=name, instance_id=instance_id))
 
 
 def _pump(world: World, daemon: Daemon) -> None:
@@ -70,7 +72,7 @@ def _events(daemon: Daemon, inst: Instance | None = None) -> list[tuple[str, str
 def _running(world: World, daemon: Daemon) -> Instance:
     inst = _create(world)
     daemon.load_registry(first=True)
-    actions.start(world.host, inst)
+    start(world.host, inst)
     _pump(world, daemon)
     return inst
 
@@ -97,7 +99,7 @@ def test_a_started_instance_gives_a_started_event(world: World, daemon: Daemon) 
     inst = _create(world)
     daemon.load_registry(first=True)
     assert _events(daemon) == []  # stopped, as it was
-    actions.start(world.host, inst)
+    start(world.host, inst)
     _pump(world, daemon)
     assert _events(daemon, inst) == [("started", "running")]
     assert daemon.status_line() == "1 instances: 1 running"
@@ -109,7 +111,7 @@ def test_an_instance_created_and_started_after_the_daemon_started_is_picked_up(
     daemon.load_registry(first=True)
     assert daemon.tracked == {}
     inst = _create(world)
-    actions.start(world.host, inst)
+    start(world.host, inst)
     _pump(world, daemon)
     assert set(daemon.tracked) == {inst.id}
     assert _events(daemon, inst) == [("started", "running")]
@@ -119,7 +121,7 @@ def test_new_instances_are_picked_up_with_one_listing_and_reads_of_loaded_units_
     world: World, daemon: Daemon
 ) -> None:
     made = [_create(world, f"n{i}", iid) for i, iid in enumerate((ID_A, ID_B, ID_C))]
-    actions.start(world.host, made[0])
+    start(world.host, made[0])
     world.mem.units[made[0].unit] = world.mem.units[made[0].unit]._replace(restarts=2)
     calls = len(world.mem.calls)
     daemon.load_registry(first=True)
@@ -261,7 +263,7 @@ def test_a_corrupt_record_is_skipped_with_one_daemon_event_and_others_are_tracke
 
 def test_a_deleted_instance_is_no_longer_tracked(world: World, daemon: Daemon) -> None:
     inst = _running(world, daemon)
-    actions.delete(world.host, inst, purge=False)
+    delete(world.host, inst, purge=False)
     _pump(world, daemon)
     daemon.load_registry()
     assert daemon.tracked == {}
@@ -321,8 +323,8 @@ def test_sampling_writes_the_cache_and_the_history(
     assert (stopped.status, stopped.memory_bytes, stopped.players) == ("stopped", None, None)
 
     # the CLI reads what the daemon wrote, rather than asking systemd and the kernel
-    monkeypatch.setenv("WARLOCK_RUNTIME_DIR", str(daemon.run_dir))
-    seen = monitor.instance_metrics(world.host, inst, daemon.ip)
+    assert daemon.run_dir == world.paths.runtime
+    seen = instance_metrics(world.host, inst, daemon.ip)
     assert seen["source"] == "cache" and "live" not in seen
     assert seen["player_count"] == 2
 
@@ -461,6 +463,22 @@ def test_the_backend_refuses_unknown_ids(world: World, daemon: Daemon) -> None:
     for call in (backend.get_instance, backend.get_metrics, backend.start, backend.stop):
         with pytest.raises(NotFound, match=ID_B):
             call(ID_B)
+
+
+def test_the_backend_acts_through_the_same_commands_as_the_cli(
+    world: World, daemon: Daemon
+) -> None:
+    inst = _create(world)
+    (Path(inst.path) / "world.json").write_text('{"tick": 7}')
+    daemon.load_registry(first=True)
+    backend = DaemonBackend(daemon)
+    backend.start(inst.id)
+    assert world.mem.units[inst.unit].active == "active"
+    first = json.loads(backend.backup(inst.id, None))
+    second = json.loads(backend.backup(inst.id, 1))
+    assert second["pruned"] == [first["file"]] and Path(second["file"]).is_file()
+    backend.stop(inst.id)
+    assert world.mem.units[inst.unit].active == "inactive"
 
 
 def test_the_store_is_where_the_cli_reads_events(world: World, daemon: Daemon) -> None:

@@ -25,19 +25,20 @@ import pytest
 
 from tests.unit.support import ID_A, ID_B, REPO
 from warlockd import __version__
-from warlockd.dbus_api import (
+from warlockd.daemon.dbus_api import (
     BUS_NAME,
     ERROR_FAILED,
     ERROR_INVALID_INPUT,
     ERROR_NOT_FOUND,
     INTERFACE,
     OBJECT_PATH,
-    ApiServer,
     InstanceRow,
     Manager1,
     dbus_error,
 )
+from warlockd.daemon.dbus_server import ApiServer
 from warlockd.errors import InvalidInput, NotFound, SystemdError, WarlockError
+from warlockd.model import parse_id
 
 try:
     import pydbus
@@ -260,8 +261,11 @@ def test_manager_validates_ids_before_the_backend(backend: FakeBackend) -> None:
     assert backend.calls == []
 
 
-def test_importing_the_module_does_not_import_glib() -> None:
-    code = "import sys, warlockd.dbus_api; print(any(m in sys.modules for m in ('gi', 'pydbus')))"
+def test_importing_the_modules_does_not_import_glib() -> None:
+    code = (
+        "import sys, warlockd.daemon.dbus_api, warlockd.daemon.dbus_server; "
+        "print(any(m in sys.modules for m in ('gi', 'pydbus')))"
+    )
     out = run(sys.executable, "-c", code)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -381,7 +385,9 @@ def subscribe_and_emit(server: ApiServer, address: str, *ids: str) -> list[tuple
             proxy.InstanceChanged.connect(lambda *args: got.append(args))
             client.dbus.GetId()  # a round trip: the bus has the match rule before we emit
             for instance_id in ids:
-                threading.Thread(target=server.emit_changed, args=(instance_id, "running")).start()
+                threading.Thread(
+                    target=server.emit_changed, args=(parse_id(instance_id), "running")
+                ).start()
             wait_for(lambda: len(got) >= len(ids), context)
             assert proxy.Version == __version__  # the server sent any duplicate before this
             while context.iteration(False):
@@ -396,8 +402,8 @@ def test_instance_changed_reaches_a_subscriber(server: ApiServer, bus: BusDaemon
         (ID_A, "running"),
         (ID_B, "running"),
     ]
-    with pytest.raises(InvalidInput):
-        server.emit_changed("not-an-id", "running")
+    with pytest.raises(InvalidInput):  # emit_changed takes a checked InstanceId only
+        server.emit_changed(parse_id("not-an-id"), "running")
 
 
 def test_queries_answer_while_starts_are_in_progress(
@@ -619,7 +625,7 @@ def test_policy_shuts_out_a_user_outside_group_warlock(policy_bus: BusDaemon) ->
     finally:
         api.stop()
     code = (
-        "import sys\nfrom warlockd.dbus_api import ApiServer\n"
+        "import sys\nfrom warlockd.daemon.dbus_server import ApiServer\n"
         "try:\n    ApiServer(None, bus_address=sys.argv[1]).start()\n"
         "except Exception as exc:\n    print(exc.message); print(exc.hint)\n"
     )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-SERVER = Path(__file__).resolve().parents[2] / "installers" / "example_server.py"
+SERVER = Path(__file__).resolve().parents[2] / "bundled" / "example" / "server.py"
 QUERY = b"\xffSTATUS"
 T = TypeVar("T")
 

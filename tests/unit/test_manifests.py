@@ -15,8 +15,9 @@ import pytest
 
 from tests.unit.support import ID_A, INSTALLED, INSTALLERS
 from warlockd import units
-from warlockd.apps import App, Protocol, load_manifest, parse_manifest
+from warlockd.apps import App, Transport, load_manifest
 from warlockd.errors import InvalidInput
+from warlockd.manifest import parse_manifest
 from warlockd.model import Instance
 
 MANIFESTS = sorted(INSTALLERS.glob("*.toml"))
@@ -29,7 +30,7 @@ class Facts:
     guid: str | None  # Warlock's GUID where it has the game, else None (ours, any UUID)
     source: str
     app_id: int | None
-    ports: list[tuple[str, Protocol, int]]
+    ports: list[tuple[str, Transport, int]]
     query: str
     query_port: str | None
     rcon: tuple[str, str] | None  # (protocol, port key)
@@ -38,7 +39,7 @@ class Facts:
     platform: str | None = None
 
 
-UDP, TCP, BOTH = Protocol.UDP, Protocol.TCP, Protocol.BOTH
+UDP, TCP, BOTH = Transport.UDP, Transport.TCP, Transport.BOTH
 
 GAMES: dict[str, Facts] = {
     "valheim": Facts(
@@ -257,7 +258,7 @@ def test_games_without_a_stdin_console_stop_over_rcon(slug: str) -> None:
     app = _app(slug)
     assert app.stop.via == "rcon" and app.rcon is not None
     inst = Instance(
-        id="0b5c7a52-3f3e-4b8e-9d0f-5a1c2e3d4f60", app=app.guid, name="x", path="/srv/x",
+        id=ID_A, app=app.guid, name="x", path="/srv/x",
         ports={p.key: p.default for p in app.ports}, created_at="2026-01-01T00:00:00+00:00",
         secrets={k: "s3cret" for k in app.secrets},
     )  # fmt: skip

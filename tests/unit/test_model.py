@@ -6,22 +6,24 @@ from warlockd.errors import InvalidInput
 from warlockd.model import (
     DEFAULT_ID,
     Instance,
+    InstanceId,
     Limits,
     Status,
     new_id,
+    parse_id,
+    parse_service,
     status_of,
     unit_name,
     user_name,
-    validate_id,
     validate_name,
 )
 
-UUID = "550e8400-e29b-41d4-a716-446655440000"
+UUID = InstanceId("550e8400-e29b-41d4-a716-446655440000")
 
 
 @pytest.mark.parametrize("value", [UUID, "00000000-0000-0000-0000-000000000000", DEFAULT_ID])
-def test_validate_id_accepts_canonical_lowercase_uuids_and_default(value: str) -> None:
-    assert validate_id(value) == value
+def test_parse_id_accepts_canonical_lowercase_uuids_and_default(value: str) -> None:
+    assert parse_id(value) == value
 
 
 @pytest.mark.parametrize(
@@ -45,16 +47,16 @@ def test_validate_id_accepts_canonical_lowercase_uuids_and_default(value: str) -
         UUID + ".service",
     ],
 )
-def test_validate_id_refuses_anything_but_a_canonical_uuid(value: str) -> None:
+def test_parse_id_refuses_anything_but_a_canonical_uuid(value: str) -> None:
     with pytest.raises(InvalidInput) as e:
-        validate_id(value)
+        parse_id(value)
     assert "\n" not in str(e.value)  # the offending value is shown escaped, on one line
     assert e.value.hint
 
 
-def test_validate_id_shows_a_long_value_shortened() -> None:
+def test_parse_id_shows_a_long_value_shortened() -> None:
     with pytest.raises(InvalidInput) as e:
-        validate_id("a" * 300)
+        parse_id("a" * 300)
     assert len(e.value.message) < 150
 
 
@@ -71,22 +73,38 @@ def test_validate_name_refuses_control_characters_long_and_empty_names(value: st
 
 @pytest.mark.parametrize("value", [UUID, DEFAULT_ID, "ffffffff-ffff-ffff-ffff-ffffffffffff"])
 def test_user_name_fits_in_31_characters(value: str) -> None:
-    name = user_name(value)
+    name = user_name(parse_id(value))
     assert len(name) <= 31
     assert name.startswith("wl-")
 
 
 def test_user_names_of_different_instances_differ() -> None:
-    assert user_name(UUID) != user_name("650e8400-e29b-41d4-a716-446655440000")
-    assert user_name(DEFAULT_ID) == "wl-default"
+    assert user_name(UUID) != user_name(parse_id("650e8400-e29b-41d4-a716-446655440000"))
+    assert user_name(parse_id(DEFAULT_ID)) == "wl-default"
 
 
-def test_unit_and_user_name_refuse_a_bad_id() -> None:
+def test_a_bad_id_never_becomes_a_unit_or_user_name() -> None:
+    # unit_name and user_name take only a checked InstanceId (mypy sees to it); the check
     with pytest.raises(InvalidInput):
-        unit_name("../x")
+        unit_name(parse_id("../x"))
     with pytest.raises(InvalidInput):
-        user_name("A")
+        user_name(parse_id("A"))
     assert unit_name(UUID) == f"game@{UUID}.service"
+
+
+@pytest.mark.parametrize("value", [f"game@{UUID}", f"game@{UUID}.service", "game@default"])
+def test_parse_service_reads_the_id_of_a_game_unit(value: str) -> None:
+    assert unit_name(parse_service(value)).removesuffix(".service") == value.removesuffix(
+        ".service"
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["nginx.service", f"game-{UUID}", "game@", "game@../x", f"game@{UUID}.socket"]
+)
+def test_parse_service_refuses_anything_but_a_game_unit(value: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_service(value)
 
 
 def _instance(**changes: object) -> Instance:
@@ -195,4 +213,4 @@ def test_new_ids_are_random_version_4_uuids_in_canonical_form() -> None:
     for value in ids:
         parsed = uuid.UUID(value)
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
-        assert str(parsed) == value == validate_id(value)
+        assert str(parsed) == value == parse_id(value)

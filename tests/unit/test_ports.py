@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from warlockd.apps import PortSpec, Protocol
+from warlockd.apps import PortSpec, Transport
 from warlockd.errors import Conflict, InvalidInput
 from warlockd.ports import allocate, holder_of, parse_port
 
-GAME = PortSpec("game", Protocol.UDP, 27015)
-QUERY = PortSpec("query", Protocol.UDP, 27016)
-BOTH = PortSpec("game", Protocol.BOTH, 30000)
-RCON = PortSpec("rcon", Protocol.TCP, 30000)
+GAME = PortSpec("game", Transport.UDP, 27015)
+QUERY = PortSpec("query", Transport.UDP, 27016)
+BOTH = PortSpec("game", Transport.BOTH, 30000)
+RCON = PortSpec("rcon", Transport.TCP, 30000)
 
 
 def _instance_ports(*ports: int, who: str = "instance x (first)") -> dict[tuple[str, int], str]:
@@ -100,18 +100,18 @@ def test_a_tcp_port_is_not_blocked_by_a_udp_holder() -> None:
 
 
 def test_allocate_gives_up_with_a_conflict_at_the_top_of_the_range() -> None:
-    top = PortSpec("game", Protocol.UDP, 65535)
+    top = PortSpec("game", Transport.UDP, 65535)
     with pytest.raises(Conflict, match="no free ports"):
         allocate([top], {("udp", 65535): "process 1 (x)"}, {})
 
 
 def test_two_explicit_ports_of_one_instance_cannot_share_a_number() -> None:
-    specs = [PortSpec("game", Protocol.UDP, 27015), PortSpec("query", Protocol.UDP, 27016)]
+    specs = [PortSpec("game", Transport.UDP, 27015), PortSpec("query", Transport.UDP, 27016)]
     with pytest.raises(InvalidInput, match="share a number"):
         allocate(specs, {}, {"game": 28000, "query": 28000})
 
 
 def test_an_explicit_privileged_port_is_refused_with_a_hint() -> None:
     with pytest.raises(InvalidInput, match="below 1024") as e:
-        allocate([PortSpec("game", Protocol.TCP, 27015)], {}, {"game": 80})
+        allocate([PortSpec("game", Transport.TCP, 27015)], {}, {"game": 80})
     assert e.value.hint

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.support import ID_A, ID_B
+from warlockd.daemon.prometheus import escape_label, format_value, render, write_textfile
 from warlockd.errors import InvalidInput
-from warlockd.prometheus import escape_label, format_value, render, write_textfile
 from warlockd.store import Sample
 
 # The text exposition format 0.0.4, line by line.

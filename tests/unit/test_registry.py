@@ -7,13 +7,13 @@ import pytest
 
 from tests.unit.support import EXAMPLE_GUID, ID_A, ID_B, make_paths
 from warlockd.errors import CorruptRecord, InvalidInput, NotFound
-from warlockd.model import DEFAULT_ID, Instance, Limits
+from warlockd.model import DEFAULT_ID, Instance, InstanceId, Limits, parse_id
 from warlockd.registry import Registry
 
 OTHER_GUID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 
 
-def _inst(instance_id: str = ID_A, **changes: object) -> Instance:
+def _inst(instance_id: InstanceId = ID_A, **changes: object) -> Instance:
     return Instance(
         id=instance_id,
         app=EXAMPLE_GUID,
@@ -54,12 +54,12 @@ def test_the_record_is_not_world_readable(registry: Registry) -> None:
 
 
 def test_the_default_instance_is_registered_under_the_bare_guid(registry: Registry) -> None:
-    registry.save(_inst(DEFAULT_ID))
+    registry.save(_inst(parse_id(DEFAULT_ID)))
     assert sorted(p.name for p in registry.root.iterdir()) == [
         f"{EXAMPLE_GUID}.app",
         f"{EXAMPLE_GUID}.toml",
     ]
-    assert registry.get(DEFAULT_ID) == _inst(DEFAULT_ID)
+    assert registry.get(parse_id(DEFAULT_ID)) == _inst(parse_id(DEFAULT_ID))
 
 
 def test_get_and_scan_return_what_save_wrote(registry: Registry) -> None:
@@ -87,7 +87,7 @@ def test_get_of_an_unknown_instance_raises_not_found(registry: Registry) -> None
 
 def test_get_refuses_a_malformed_id_before_looking(registry: Registry) -> None:
     with pytest.raises(InvalidInput):
-        registry.get("../" + ID_A)
+        registry.get(parse_id("../" + ID_A))
 
 
 def test_scan_of_a_missing_state_dir_is_empty(tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_scan_of_a_missing_state_dir_is_empty(tmp_path: Path) -> None:
 def test_scan_reports_every_bad_file_by_name_and_still_lists_the_good_ones(
     registry: Registry,
 ) -> None:
-    good_a, good_b = _inst(ID_A), _inst(DEFAULT_ID)
+    good_a, good_b = _inst(ID_A), _inst(parse_id(DEFAULT_ID))
     registry.save(good_a)
     registry.save(good_b)
     root = registry.root

@@ -26,7 +26,7 @@ from warlockd.query import QueryResult, warlock_status
 from warlockd.runner import bound_ports, main, parse
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = [sys.executable, "installers/example_server.py"]
+EXAMPLE = [sys.executable, "bundled/example/server.py"]
 T = TypeVar("T")
 
 # A game deaf to its stop command and to SIGTERM/SIGINT, with a child of its own (in its

@@ -40,7 +40,7 @@ CASES = {
 }
 
 
-INSTALL = Path("/usr/share/warlockd/installers")
+INSTALL = Path("/usr/share/warlockd/bundled/example")
 
 
 def _render(inst: Instance, app: App) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from warlockd.daemon.watch import Live, classify, retry_delay, summary
 from warlockd.model import Status
-from warlockd.watch import Live, classify, retry_delay, summary
 
 STOPPED = Live()
 RUNNING = Live("active", "running", main_pid=1234)

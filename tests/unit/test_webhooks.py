@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from tests.unit.support import ID_A, ID_B
+from warlockd.config import Webhook
+from warlockd.daemon.webhooks import Dispatcher, discord_payload, json_payload
 from warlockd.errors import InvalidInput
 from warlockd.store import Event
-from warlockd.webhooks import Dispatcher, Webhook, discord_payload, json_payload
 
 NOW = 1_700_000_000.0
 CRASH = Event(NOW, "crashed", ID_A, "exited with status 1", {"code": 1}, 7)

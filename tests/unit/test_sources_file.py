@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from warlockd.apps import parse_manifest
 from warlockd.errors import InvalidInput, WarlockError
-from warlockd.install import CURRENT, Build, InstallSpec, check_update, install, installed
+from warlockd.manifest import parse_manifest
+from warlockd.sources import CURRENT, Build, InstallSpec, check_update, install, installed
 
 GUID = "5a1c0e7b-3d2f-4b6a-9c8e-7f6d5e4c3b2a"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from warlockd.errors import InvalidInput, NotFound
-from warlockd.install import InstallSpec, apt, install, installed
+from warlockd.sources import InstallSpec, apt, install, installed
 
 POLICY = """\
 bash:

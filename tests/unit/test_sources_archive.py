@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from warlockd.errors import InvalidInput, WarlockError
-from warlockd.install import CURRENT, Build, InstallSpec, check_update, install, installed
-from warlockd.install import archive as ar
+from warlockd.sources import CURRENT, Build, InstallSpec, check_update, install, installed
+from warlockd.sources import archive as ar
 
 GUID = "0f4b6c1e-9a2d-4e3f-8b7c-1d2e3f4a5b6c"
 Entry = tuple[str, str, str | bytes]  # kind, name, content or link target

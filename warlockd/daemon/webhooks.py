@@ -21,10 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import InvalidInput
-from .store import Event
+from ..config import Webhook
+from ..store import Event
 
-KINDS = ("json", "discord")
 _COLORS = {  # Discord embed colours, as 0xRRGGBB integers
     "started": 0x2ECC71, "stopped": 0x95A5A6, "crashed": 0xE74C3C, "frozen": 0x3498DB,
     "restarted": 0xE67E22, "backup": 0x1ABC9C, "update": 0x9B59B6, "port_conflict": 0xF1C40F,
@@ -34,43 +33,6 @@ _COLORS = {  # Discord embed colours, as 0xRRGGBB integers
 _TITLE, _DESCRIPTION, _FIELDS, _FIELD_NAME, _FIELD_VALUE, _TOTAL = 256, 4096, 25, 256, 1024, 6000
 _MAX_DELAY = 300.0
 _USER_AGENT = "warlockd (webhooks)"
-
-
-def valid_url(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 (raises on a port out of range)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable()
-
-
-@dataclass(frozen=True)
-class Webhook:
-    url: str
-    kind: str = "json"  # "discord" | "json"
-    instances: frozenset[str] = frozenset()  # empty = all
-    events: frozenset[str] = frozenset()  # empty = all
-
-    def __post_init__(self) -> None:
-        if not valid_url(self.url):
-            raise InvalidInput(f"webhook url {self.url[:80]!r}: expected an http(s):// URL")
-        if self.kind not in KINDS:
-            raise InvalidInput(f"webhook kind {self.kind!r}: expected one of {', '.join(KINDS)}")
-
-    def wants(self, ev: Event) -> bool:
-        return (not self.instances or ev.instance_id in self.instances) and (
-            not self.events or ev.kind in self.events
-        )
-
-    def __str__(self) -> str:
-        # The path of a Discord URL is its secret token: logs show scheme and host only.
-        parts = urlsplit(self.url)  # hostname, not netloc: that may hold user:password
-        port = f":{parts.port}" if parts.port else ""
-        return f"{self.kind} webhook {parts.scheme}://{parts.hostname}{port}/…"
-
-    def __repr__(self) -> str:  # dataclass keeps a __repr__ defined here
-        return f"<{self} instances={sorted(self.instances)} events={sorted(self.events)}>"
 
 
 def _cut(text: str, limit: int) -> str:

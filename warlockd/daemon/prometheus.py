@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import fsutil
-from .errors import InvalidInput
-from .store import Sample
+from .. import fsutil
+from ..errors import InvalidInput
+from ..store import Sample
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from warlockd.errors import InvalidInput, NotFound, WarlockError
-from warlockd.install import CURRENT, Build, InstallSpec, check_update, install, installed
-from warlockd.install import steamcmd as sc
+from warlockd.sources import CURRENT, Build, InstallSpec, check_update, install, installed
+from warlockd.sources import steamcmd as sc
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "fakes" / "steamcmd"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from warlockd.errors import InvalidInput
-from warlockd.install import (
+from warlockd.sources import (
     CURRENT,
     InstallSpec,
     check_update,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from warlockd.install import vdf
+from warlockd.sources import vdf
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "steamcmd"
 needs_fixtures = pytest.mark.skipif(

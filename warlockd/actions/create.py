@@ -1,4 +1,9 @@
-"""The verbs: each validates first, then changes systemd and disk, undoing its steps on failure."""
+"""create: a new instance of an app, with its own id, user, directory, ports and secrets.
+
+Everything is checked before the first change; the changes (user, directory, drop-in,
+record) are undone in reverse on any failure, and a note written before the first one
+lets the next create undo what a create killed half-way left behind.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,21 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import fsutil, units
-from .apps import App, find_app
-from .errors import Conflict, InvalidInput, SystemdError, WarlockError
-from .host import Host
-from .install import Build
-from .model import Instance, Limits, new_id, validate_id, validate_name
-from .ports import Merged, allocate, holder_of, parse_port
-from .registry import Problem
-from .run import run
-from .systemd import UnitState
-
-START_TIMEOUT = 120.0
+from .. import fsutil, units
+from ..apps import find_app
+from ..builds import ensure_installed, log
+from ..errors import Conflict, InvalidInput, WarlockError
+from ..host import Host
+from ..model import Instance, InstanceId, Limits, new_id, parse_id, validate_name
+from ..paths import PACKAGE_ROOT
+from ..ports import Merged, allocate, parse_port
+from . import Args, Outcome
 
 
 class CreateRequest(NamedTuple):
     app: str
     name: str | None = None
-    instance_id: str | None = None
+    instance_id: InstanceId | None = None
     ports: Sequence[str] = ()
     dir: str | None = None
     limits: Limits = Limits()
@@ -104,14 +106,14 @@ def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, i
 
 def create(host: Host, req: CreateRequest) -> Instance:
     app = find_app(host.paths, req.app)
-    instance_id = validate_id(req.instance_id) if req.instance_id else new_id()
+    instance_id = req.instance_id or new_id()
     name = validate_name(req.name if req.name is not None else app.title)
     explicit = dict(parse_port(p) for p in req.ports)
     path = _instance_dir(host, req.dir) if req.dir else str(host.paths.instances / instance_id)
     env = _parse_env(req.env)
-    build = ensure_installed(host, app)  # before any instance state: a failure leaves nothing
+    build = ensure_installed(host.paths, app)  # before any instance state: a failure leaves nothing
     host.accounts.check_reachable(build.path)
-    host.accounts.check_reachable(units.PACKAGE_ROOT / "warlockd")
+    host.accounts.check_reachable(PACKAGE_ROOT / "warlockd")
     registry = host.registry
     with registry.lock():
         recover_interrupted(host)
@@ -154,82 +156,22 @@ def _secret(length: int) -> str:
     return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
 
 
-def install_path(host: Host, app: App, build_id: str) -> Path:
-    """Where an instance's server files are, from its app and recorded build."""
-    if app.install.source == "bundled":
-        return app.asset_path
-    if app.install.source == "apt":
-        return Path("/")
-    return host.paths.state / "apps" / app.guid / build_id
-
-
-def refresh_dropins(host: Host) -> list[str]:
-    """Render every instance's drop-in again and write the ones that changed (a newer
-    warlockd, an edited manifest), with one reload. A running game keeps what it was
-    started with until its next start. Returns the units whose drop-ins were rewritten."""
-    changed: list[str] = []
-    apps: dict[str, App] = {}
-    with host.registry.lock():
-        instances, _ = host.registry.scan()
-        for inst in instances:
-            try:
-                app = apps.get(inst.app) or apps.setdefault(
-                    inst.app, find_app(host.paths, inst.app)
-                )
-                path = install_path(host, app, inst.build)
-                dropin = units.render_dropin(inst, app, host.paths, path)
-            except WarlockError as e:  # one instance's problem does not stop the others
-                _log(f"warning: {inst.unit}: drop-in left as it is: {e.message}")
-                continue
-            if units.read_dropin(host.paths, inst) != dropin:
-                units.write_dropin(host.paths, inst, dropin)
-                changed.append(inst.unit)
-        if changed:
-            host.systemd.reload()
-    return changed
-
-
-def ensure_installed(host: Host, app: App) -> Build:
-    """The app's current build, installing it first if this host has none (once per app)."""
-    if app.install.source == "bundled":
-        return Build(app.asset_path, "bundled")
-    from . import install
-
-    apps_dir = host.paths.state / "apps"
-    if app.install.source == "apt":  # files go to /usr; dpkg has its own lock
-        return install.installed(app.install, apps_dir, app.guid) or install.install(
-            app.install, apps_dir, app.guid, _log
-        )
-    apps_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
-    with fsutil.locked(apps_dir / f".{app.guid}.lock"):
-        found = install.installed(app.install, apps_dir, app.guid)
-        if found:
-            return found
-        return install.install(app.install, apps_dir, app.guid, _log)
-
-
-def _log(message: str) -> None:
-    import sys
-
-    sys.stderr.write(message + "\n")
-
-
 def recover_interrupted(host: Host) -> list[str]:
     """Undo what a create killed half-way left (its user, directory, drop-in), from the
     note it wrote before changing anything. Under the registry lock: its writer is gone."""
     import json
 
-    cleaned = []
+    cleaned: list[str] = []
     for note in host.paths.creating_notes().values():
         try:
             data = json.loads(note.read_text())
-            stub = Instance(validate_id(str(data["id"])), "", "", str(data["path"]), {}, "")
+            stub = Instance(parse_id(str(data["id"])), "", "", str(data["path"]), {}, "")
             if not host.registry.exists(stub.id):  # killed before its record was saved
                 _undo_create(host, stub, data)
-                _log(f"cleaned up after an interrupted create of {stub.id}")
+                log(f"cleaned up after an interrupted create of {stub.id}")
                 cleaned.append(stub.id)
         except (OSError, ValueError, KeyError, TypeError, WarlockError) as e:
-            _log(f"warning: cannot undo the create noted in {note}: {e}")
+            log(f"warning: cannot undo the create noted in {note}: {e}")
             continue
         fsutil.remove(note)
     return cleaned
@@ -315,120 +257,13 @@ def _apply_create(
         raise
 
 
-def resolve(host: Host, instance_id: str | None) -> Instance:
-    return host.registry.resolve(instance_id)
-
-
-def _app_of(host: Host, inst: Instance) -> App:
-    return find_app(host.paths, inst.app)
-
-
-def check_ports(host: Host, inst: Instance, app: App, loaded: UnitState | None) -> None:
-    """Refuse to start when another process took one of the instance's ports meanwhile."""
-    if loaded and loaded.active in ("active", "activating", "deactivating", "reloading"):
-        return  # its own server holds them
-    taken = host.probe_ports()
-    for spec in app.ports:
-        who = holder_of(spec, inst.ports[spec.key], taken)
-        if who:
-            raise Conflict(
-                f"cannot start {inst.id}: port {inst.ports[spec.key]}/{spec.protocol} ({spec.key}) "
-                f"is taken by {who}",
-                hint="stop that process, or recreate the instance with --port",
-            )
-
-
-def journal_tail(inst: Instance, lines: int = 5) -> str:
-    try:
-        out = run(
-            ["journalctl", "--no-pager", "-q", "-o", "cat", "-n", str(lines), "-u", inst.unit],
-            timeout=10,
-        )
-    except WarlockError:
-        return ""
-    return " | ".join(line.strip() for line in out.strip().splitlines()[-lines:])
-
-
-def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
-    app = _app_of(host, inst)
-    loaded = host.systemd.states(inst.unit).get(inst.unit)  # one call; not loaded: stopped
-    try:
-        check_ports(host, inst, app, loaded)
-    except Conflict as e:
-        host.record_event("port_conflict", inst.id, e.message)
-        raise
-    if loaded and loaded.active == "failed":  # a crashed instance can be started again by hand
-        host.systemd.reset_failed(inst.unit)
-    try:
-        host.systemd.start(inst.unit, timeout)
-    except SystemdError as e:
-        why = e.message
-        with contextlib.suppress(WarlockError):
-            result = host.systemd.state(inst.unit).result
-            if result == "timeout":
-                probe = "its query never answered" if app.query != "none" else "ports not bound"
-                why = f"{inst.unit} did not become ready within {app.start_timeout} s ({probe})"
-        tail = journal_tail(inst)
-        raise SystemdError(
-            why + (f"; last log lines: {tail}" if tail else ""),
-            hint=f"manage.py logs --instance {inst.id}",
-        ) from None
-
-
-def stop(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
-    host.systemd.stop(inst.unit, timeout)
-
-
-def restart(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
-    host.systemd.reset_failed(inst.unit)
-    host.systemd.restart(inst.unit, timeout)
-
-
-def set_enabled(host: Host, inst: Instance, enabled: bool) -> Instance:
-    with host.registry.lock():
-        inst = host.registry.get(inst.id)
-        (host.systemd.enable if enabled else host.systemd.disable)([inst.unit])
-        host.systemd.reload()
-        inst = inst.with_(enabled=enabled)
-        host.registry.save(inst)
-    return inst
-
-
-def delete(host: Host, inst: Instance, purge: bool) -> list[str]:
-    """Stop, disable, unregister; with purge, also the data and the user. Returns what went."""
-    import shutil
-
-    removed: list[str] = []
-    with host.registry.lock():
-        host.systemd.stop(inst.unit, START_TIMEOUT)
-        host.systemd.disable([inst.unit])
-        units.remove_dropin(host.paths, inst)
-        removed.append(str(host.paths.dropin_dir(inst.unit) / units.DROPIN))
-        host.systemd.reload()
-        host.systemd.reset_failed(inst.unit)
-        host.registry.remove(inst)
-        removed += [str(host.registry.app_path(inst)), str(host.registry.record_path(inst))]
-        if purge:
-            if Path(inst.path).is_dir():
-                shutil.rmtree(inst.path)
-                removed.append(inst.path)
-            if host.accounts.remove(inst.user):
-                removed.append(f"user {inst.user}")
-    return removed
-
-
-def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, Any]]], list[Problem]]:
-    """Every instance with its live state, from one D-Bus round trip."""
-    from . import procs
-    from .model import status_of
-
-    instances, problems = host.registry.scan()
-    states = host.systemd.states("game@*.service") if instances else {}
-    rows = []
-    for inst in instances:
-        unit = inst.unit
-        st = states.get(unit)
-        status = status_of(st.active, st.sub) if st else status_of("inactive", "dead")
-        since = procs.unit_started(unit) if status == "running" else 0.0
-        rows.append((inst, {"status": str(status), "uptime": procs.uptime(since)}))
-    return rows, problems
+def do_create(host: Host, args: Args) -> Outcome:
+    if not args.app:
+        raise InvalidInput("--create needs --app", hint="e.g. --app example")
+    limits = Limits(args.cpu_quota, args.memory_max, args.tasks_max, args.cpu_affinity)
+    req = CreateRequest(
+        args.app, args.instance_name, args.instance_id or args.instance, args.port, args.dir,
+        limits, args.env,
+    )  # fmt: skip
+    inst = create(host, req)
+    return Outcome(inst.public(), (f"created {inst.unit} in {inst.path}",))

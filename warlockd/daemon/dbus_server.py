@@ -1,25 +1,5 @@
-"""The daemon's local API: `org.warlock.Manager1` on the system bus, published with pydbus.
-
-A call goes: dbus-daemon (policy: root and group `warlock`, data/org.warlock.Manager1.conf)
-→ the GLib loop thread of ApiServer → a worker thread → Manager1 (validate_id) → the
-Backend, which the daemon implements with the same actions as the CLI.
-
-Concurrency. pydbus 0.6.0 answers a call with whatever the Python method returns, on the
-loop thread, so a Start that waits seconds for a systemd job would stall every other
-caller, signal and property read. Gio itself allows a late reply (keep the
-GDBusMethodInvocation, return on it later), so ApiServer keeps pydbus for the connection,
-the name, the registration, signals and properties, and overrides the one method of its
-ObjectWrapper that dispatches calls: Manager1 methods run in thread pools and their reply
-is sent from the loop thread when done. Start/Stop/Restart share one pool and
-List/Get/GetMetrics another, so queries answer while actions are in progress. The Backend
-is therefore called from several threads at once.
-
-Errors. pydbus 0.6.0 names an error after the exception's class (`unknown.NotFound`) and
-logs a traceback for each; here NotFound, InvalidInput and any other failure become
-org.warlock.Error.{NotFound,InvalidInput,Failed} with the one-line message (hint included).
-
-pydbus and gi are imported inside ApiServer only: importing this module costs no GLib.
-"""
+"""Publishing the D-Bus front door (dbus_api.Manager1) with pydbus, on a GLib loop thread
+of its own, with method calls answered from worker threads (see dbus_api's docstring)."""
 
 from __future__ import annotations
 
@@ -27,160 +7,24 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
-from . import __version__
-from .errors import InvalidInput, NotFound, WarlockError
-from .model import validate_id
-
-BUS_NAME = "org.warlock.Manager1"
-OBJECT_PATH = "/org/warlock/Manager1"
-INTERFACE = "org.warlock.Manager1"
-ERROR_NOT_FOUND = "org.warlock.Error.NotFound"
-ERROR_INVALID_INPUT = "org.warlock.Error.InvalidInput"
-ERROR_FAILED = "org.warlock.Error.Failed"
-POLICY_DIR = "/usr/share/dbus-1/system.d"
-
-INTROSPECTION = """
-<node>
-  <interface name="org.warlock.Manager1">
-    <method name="ListInstances">
-      <arg name="instances" type="a(sssss)" direction="out"/>
-    </method>
-    <method name="GetInstance">
-      <arg name="id" type="s" direction="in"/>
-      <arg name="instance" type="s" direction="out"/>
-    </method>
-    <method name="Start"><arg name="id" type="s" direction="in"/></method>
-    <method name="Stop"><arg name="id" type="s" direction="in"/></method>
-    <method name="Restart"><arg name="id" type="s" direction="in"/></method>
-    <method name="Backup">
-      <arg name="id" type="s" direction="in"/>
-      <arg name="max_backups" type="u" direction="in"/>
-      <arg name="backup" type="s" direction="out"/>
-    </method>
-    <method name="GetMetrics">
-      <arg name="id" type="s" direction="in"/>
-      <arg name="metrics" type="s" direction="out"/>
-    </method>
-    <signal name="InstanceChanged">
-      <arg name="id" type="s"/>
-      <arg name="status" type="s"/>
-    </signal>
-    <property name="Version" type="s" access="read"/>
-  </interface>
-</node>
-"""
+from ..errors import WarlockError
+from ..model import InstanceId
+from .dbus_api import (
+    BUS_NAME,
+    ERROR_FAILED,
+    INTERFACE,
+    OBJECT_PATH,
+    POLICY_DIR,
+    Backend,
+    Manager1,
+    dbus_error,
+)
 
 _ACTIONS = frozenset({"Start", "Stop", "Restart", "Backup"})
 _STARTUP_TIMEOUT = 30.0
 log = logging.getLogger(__name__)
-
-InstanceRow = tuple[str, str, str, str, str]
-
-
-class Backend(Protocol):
-    """What the API needs from the daemon; called from worker threads, concurrently."""
-
-    def list_instances(self) -> list[InstanceRow]:
-        """(id, name, app slug, status, unit) for every instance."""
-
-    def get_instance(self, instance_id: str) -> str:
-        """The instance as JSON text."""
-
-    def start(self, instance_id: str) -> None: ...
-
-    def stop(self, instance_id: str) -> None: ...
-
-    def restart(self, instance_id: str) -> None: ...
-
-    def backup(self, instance_id: str, max_backups: int | None) -> str:
-        """Archive the instance's saves (keeping the newest max_backups); the result as JSON."""
-
-    def get_metrics(self, instance_id: str) -> str:
-        """The instance's latest metrics as JSON text."""
-
-
-def dbus_error(exc: BaseException) -> tuple[str, str]:
-    """The D-Bus error name and one-line message for an exception a method raised."""
-    if isinstance(exc, NotFound):
-        name = ERROR_NOT_FOUND
-    elif isinstance(exc, InvalidInput):
-        name = ERROR_INVALID_INPUT
-    else:
-        name = ERROR_FAILED
-    if isinstance(exc, WarlockError):
-        text = str(exc)
-    else:
-        text = f"internal error: {type(exc).__name__}: {exc} (hint: see journalctl -u warlockd)"
-    return name, " ".join(text.splitlines())
-
-
-class _Subscription:
-    def __init__(self, callbacks: list[Callable[..., None]], callback: Callable[..., None]):
-        self._callbacks = callbacks
-        self._callback = callback
-
-    def __enter__(self) -> _Subscription:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc: BaseException | None = None,
-        tb: TracebackType | None = None,
-    ) -> None:
-        if self._callback in self._callbacks:
-            self._callbacks.remove(self._callback)
-
-
-class _Signal:
-    """As much of pydbus.generic.signal as pydbus's ObjectWrapper uses, without importing it."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[..., None]] = []
-
-    def connect(self, callback: Callable[..., None]) -> _Subscription:
-        self._callbacks.append(callback)
-        return _Subscription(self._callbacks, callback)
-
-    def __call__(self, *args: object) -> None:
-        for callback in list(self._callbacks):
-            callback(*args)
-
-
-class Manager1:
-    """The published object (pydbus reads its XML from `dbus`). Pure Python: no GLib here."""
-
-    dbus = INTROSPECTION
-    Version = __version__
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        self.InstanceChanged = _Signal()
-
-    def ListInstances(self) -> list[InstanceRow]:
-        return list(self._backend.list_instances())
-
-    def GetInstance(self, instance_id: str) -> str:
-        return self._backend.get_instance(validate_id(instance_id))
-
-    def Start(self, instance_id: str) -> None:
-        self._backend.start(validate_id(instance_id))
-
-    def Stop(self, instance_id: str) -> None:
-        self._backend.stop(validate_id(instance_id))
-
-    def Restart(self, instance_id: str) -> None:
-        self._backend.restart(validate_id(instance_id))
-
-    def Backup(self, instance_id: str, max_backups: int) -> str:
-        """max_backups 0 keeps every backup, as manage.py does without --max-backups."""
-        return self._backend.backup(validate_id(instance_id), max_backups or None)
-
-    def GetMetrics(self, instance_id: str) -> str:
-        return self._backend.get_metrics(validate_id(instance_id))
 
 
 class ApiServer:
@@ -258,9 +102,8 @@ class ApiServer:
         """A new connection with the object and name published again (after a bus restart)."""
         self._call_in_loop(self._reconnect)
 
-    def emit_changed(self, instance_id: str, status: str) -> None:
+    def emit_changed(self, instance_id: InstanceId, status: str) -> None:
         """Emit InstanceChanged(id, status); callable from any thread."""
-        validate_id(instance_id)
         if self._thread is not None:
             self._in_loop(lambda: self._emit(instance_id, status))
 
@@ -379,7 +222,7 @@ class ApiServer:
             future.set_exception(WarlockError("warlockd is stopping"))
         future.add_done_callback(lambda done: self._in_loop(lambda: _reply(inv, outargs, done)))
 
-    def _emit(self, instance_id: str, status: str) -> None:
+    def _emit(self, instance_id: InstanceId, status: str) -> None:
         from gi.repository import GLib
 
         if self._bus is None:

@@ -1,0 +1,69 @@
+"""The verbs, one module each: what every front door (manage.py, D-Bus, HTTP) does.
+
+A front door parses its input into `Args` (an instance id already checked), finds the
+command in the table (warlockd/commands.py) and calls its handler, a `do_<verb>(host,
+args) -> Outcome` function in one of these modules. The handler checks everything first,
+then changes systemd and disk through the nouns (registry, units, systemd, ports,
+accounts, sources, archives...), undoing its steps on failure, and returns data: the
+front door decides how to show it (JSON, a table, an exit code, a D-Bus reply).
+
+This module is imported on every call: it holds only the two records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..model import InstanceId
+
+if TYPE_CHECKING:
+    from ..host import Host
+    from ..model import Instance
+
+
+class Args(NamedTuple):
+    """Every option any command takes, by name; a command reads the ones it declares."""
+
+    instance: InstanceId | None = None  # --instance or --service: the instance acted on
+    json: bool = False
+    debug: bool = False
+    app: str | None = None
+    instance_name: str | None = None
+    instance_id: InstanceId | None = None  # create, clone, import: the new instance's id
+    port: Sequence[str] = ()
+    dir: str | None = None
+    env: Sequence[str] = ()
+    cpu_quota: int | None = None
+    memory_max: str | None = None
+    tasks_max: int | None = None
+    cpu_affinity: str | None = None
+    yes: bool = False
+    purge: bool = False
+    follow: bool = False
+    lines: int = 50
+    text: str | None = None  # cmd: the console command
+    since: str | None = None  # metrics: 1h, events: 1d
+    watch: bool = False
+    max_backups: int | None = None
+    archive: str | None = None  # restore: a backup's name or path; import: a pack's path
+    force: bool = False
+
+
+class Outcome(NamedTuple):
+    """What a command did, for its front door to show."""
+
+    data: Any = None  # what programs read: JSON on stdout, the D-Bus or HTTP answer
+    notes: tuple[str, ...] = ()  # what people read: stderr lines, the journal
+    code: int = 0  # the exit status; yes/no commands answer with it (0 = yes)
+    view: Any = None  # what only a table for people needs (app slugs...)
+
+
+def one(host: Host, args: Args) -> Instance:
+    """The instance a command acts on: the one named, else `default`, else an error."""
+    return host.registry.resolve(args.instance)
+
+
+def some(host: Host, args: Args) -> list[Instance]:
+    """The instance named, or every instance when none is."""
+    return [host.registry.resolve(args.instance)] if args.instance else host.registry.all()

@@ -1,0 +1,49 @@
+"""dashboard: one row per instance, crashed first: the state from systemd (one call,
+always current), players and resources from the daemon's cache where it is fresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import cache, procs
+from ..apps import app_slugs
+from ..host import Host
+from ..model import Status, status_of
+from ..report import host_ip
+from . import Args, Outcome
+
+_ORDER = {"crashed": 0, "starting": 1, "stopping": 2, "running": 3, "stopped": 4}
+
+
+def dashboard_rows(host: Host) -> list[dict[str, Any]]:
+    instances, _ = host.registry.scan()
+    ip = host_ip()
+    states = host.systemd.states("game@*.service") if instances else {}
+    rows = []
+    for inst in instances:
+        st = states.get(inst.unit)
+        status = status_of(st.active, st.sub) if st else Status.STOPPED
+        running = status == Status.RUNNING
+        key = cache.key("services", inst.app, ip, inst.id)
+        cached = (cache.read(host.paths.runtime, key) or {}) if running else {}
+        since = procs.unit_started(inst.unit) if running else 0.0
+        rows.append(
+            {
+                "id": inst.id,
+                "name": inst.name,
+                "app": inst.app,
+                "ports": inst.ports,
+                "status": str(status),
+                "players": cached.get("player_count"),
+                "max_players": cached.get("max_players"),
+                "cpu_percent": cached.get("cpu_percent"),
+                "memory_bytes": cached.get("memory_bytes"),
+                "uptime": procs.uptime(since),
+            }
+        )
+    rows.sort(key=lambda r: (_ORDER.get(str(r["status"]), 5), r["name"]))
+    return rows
+
+
+def do_dashboard(host: Host, args: Args) -> Outcome:
+    return Outcome(dashboard_rows(host), view=None if args.json else app_slugs(host.paths))

@@ -1,0 +1,55 @@
+"""delete: stop and disable an instance, remove its drop-in, registration and record;
+with purge, also its data and its user."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .. import units
+from ..errors import InvalidInput
+from ..host import Host
+from ..model import Instance
+from . import Args, Outcome, one
+from .start_stop import START_TIMEOUT
+
+
+class NeedsConfirmation(InvalidInput):
+    """Refused without --yes; a front door with a person at it may ask `question` and
+    call again with yes."""
+
+    def __init__(self, message: str, question: str) -> None:
+        super().__init__(message)
+        self.question = question
+
+
+def delete(host: Host, inst: Instance, purge: bool) -> list[str]:
+    """Stop, disable, unregister; with purge, also the data and the user. Returns what went."""
+    removed: list[str] = []
+    with host.registry.lock():
+        host.systemd.stop(inst.unit, START_TIMEOUT)
+        host.systemd.disable([inst.unit])
+        units.remove_dropin(host.paths, inst)
+        removed.append(str(host.paths.dropin_dir(inst.unit) / units.DROPIN))
+        host.systemd.reload()
+        host.systemd.reset_failed(inst.unit)
+        host.registry.remove(inst)
+        removed += [str(host.registry.app_path(inst)), str(host.registry.record_path(inst))]
+        if purge:
+            if Path(inst.path).is_dir():
+                shutil.rmtree(inst.path)
+                removed.append(inst.path)
+            if host.accounts.remove(inst.user):
+                removed.append(f"user {inst.user}")
+    return removed
+
+
+def do_delete(host: Host, args: Args) -> Outcome:
+    inst = one(host, args)
+    if not args.yes:
+        what = "and ALL its data " if args.purge else ""
+        raise NeedsConfirmation(
+            f"refusing to delete {inst.id} without --yes",
+            f"Delete instance {inst.id} ({inst.name}) {what}? [y/N] ",
+        )
+    return Outcome(notes=tuple(f"removed {item}" for item in delete(host, inst, args.purge)))

@@ -1,0 +1,101 @@
+"""setup: install warlockd's system files from a checkout (the Debian package ships the
+same files itself): the game template, warlockd.service, the D-Bus policy and a default
+configuration, then start the daemon; and bring every instance's drop-in up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import fsutil, units
+from ..apps import App, find_app
+from ..builds import install_path, log
+from ..errors import WarlockError
+from ..host import Host
+from ..paths import PACKAGE_ROOT
+from . import Args, Outcome
+
+POLICY = Path("/etc/dbus-1/system.d/org.warlock.Manager1.conf")
+DAEMON_UNIT = "warlockd.service"
+
+
+def daemon_unit(text: str, package_root: Path) -> str:
+    """warlockd.service for a checkout: the module from PYTHONPATH instead of /usr/bin."""
+    return text.replace(
+        "ExecStart=/usr/bin/warlockd",
+        f"Environment=PYTHONPATH={package_root}\nExecStart=/usr/bin/python3 -m warlockd.daemon",
+    )
+
+
+def install(host: Host) -> list[str]:
+    """Write what is missing or changed; returns what it wrote. Idempotent. With the Debian
+    package installed, its files rule: only make sure the daemon runs."""
+    if Path("/lib/systemd/system", DAEMON_UNIT).exists():
+        host.systemd.enable([DAEMON_UNIT])
+        host.systemd.start(DAEMON_UNIT, 60)
+        return []
+    paths = host.paths
+    written: list[str] = []
+    template = units.install_template(paths)
+    if template:
+        written.append(str(template))
+    wanted = {
+        paths.units / DAEMON_UNIT: daemon_unit(
+            (paths.templates / DAEMON_UNIT).read_text(), PACKAGE_ROOT
+        ),
+        POLICY: (PACKAGE_ROOT / "data" / "org.warlock.Manager1.conf").read_text(),
+    }
+    config = paths.config_file
+    if not config.exists():  # the admin's file is never overwritten
+        wanted[config] = (PACKAGE_ROOT / "etc" / "warlockd.toml").read_text()
+    for path, text in wanted.items():
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fsutil.atomic_write(path, text, 0o644)
+            written.append(str(path))
+    if written:
+        host.systemd.reload()
+    if str(POLICY) in written:
+        from ..run import run
+
+        # dbus-daemon re-reads its policy on ReloadConfig
+        bus = ["org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus"]
+        run(["busctl", "call", *bus, "ReloadConfig"], check=False)
+    host.systemd.enable([DAEMON_UNIT])
+    # a changed unit or policy needs a fresh daemon; restarting it never touches a game
+    (host.systemd.restart if written else host.systemd.start)(DAEMON_UNIT, 60)
+    return written
+
+
+def refresh_dropins(host: Host) -> list[str]:
+    """Render every instance's drop-in again and write the ones that changed (a newer
+    warlockd, an edited manifest), with one reload. A running game keeps what it was
+    started with until its next start. Returns the units whose drop-ins were rewritten."""
+    changed: list[str] = []
+    apps: dict[str, App] = {}
+    with host.registry.lock():
+        instances, _ = host.registry.scan()
+        for inst in instances:
+            try:
+                app = apps.get(inst.app) or apps.setdefault(
+                    inst.app, find_app(host.paths, inst.app)
+                )
+                path = install_path(host.paths, app, inst.build)
+                dropin = units.render_dropin(inst, app, host.paths, path)
+            except WarlockError as e:  # one instance's problem does not stop the others
+                log(f"warning: {inst.unit}: drop-in left as it is: {e.message}")
+                continue
+            if units.read_dropin(host.paths, inst) != dropin:
+                units.write_dropin(host.paths, inst, dropin)
+                changed.append(inst.unit)
+        if changed:
+            host.systemd.reload()
+    return changed
+
+
+def do_setup(host: Host, args: Args) -> Outcome:
+    notes = [f"installed {path}" for path in install(host)]
+    notes.append("warlockd.service is running")
+    notes += [
+        f"rewrote the drop-in of {u} (applies at its next start)" for u in refresh_dropins(host)
+    ]
+    return Outcome(notes=tuple(notes))

@@ -1,0 +1,216 @@
+"""Backup archives of an instance's saves: `<path>/backups/<id>-backup-*.tar.gz`.
+
+What goes in: the paths the app's manifest names as saves (or, when it names none, the
+whole instance directory but its backups and console), read by a child process running
+as the instance's user. An archive is written beside its final name and renamed into
+place, so one cut short never looks finished. Putting saves back accepts only plain files
+and directories inside the instance directory, keeps a safety archive of what it
+replaces, and swaps each save path in with a rename. The verbs that use these (backup,
+restore, clone, pack) are in actions/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from . import fsutil
+from .apps import App
+from .errors import InvalidInput, NotFound, WarlockError
+from .model import Instance
+from .paths import PACKAGE_ROOT
+
+BACKUPS = "backups"
+_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")  # what a panel may pass as a bare file name
+_SKIP = {BACKUPS, "console"}  # not saves: the archives themselves, the runner's FIFO
+
+
+def backup_dir(inst: Instance) -> Path:
+    if not Path(inst.path).is_dir():
+        raise NotFound(f"{inst.id}: its directory {inst.path} is missing")
+    return Path(inst.path) / BACKUPS
+
+
+def members(inst: Instance, app: App) -> list[str]:
+    root = Path(inst.path)
+    if app.saves:
+        return [s for s in app.saves if (root / s).exists()]
+    return sorted(p.name for p in root.iterdir() if p.name not in _SKIP)
+
+
+def lock(inst: Instance) -> Path:
+    """The instance's backup lock, in its backups directory, made root-only first (the
+    lock would make it 0755)."""
+    d = backup_dir(inst)
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d / ".lock"
+
+
+def existing(inst: Instance) -> list[Path]:
+    """This instance's archives, oldest first (by when each was written: names made in
+    the same second differ only by a suffix)."""
+    d = backup_dir(inst)
+    if not d.is_dir():
+        return []
+    return sorted(
+        d.glob(f"{inst.id}-backup-*.tar.gz"), key=lambda p: (p.stat().st_mtime_ns, p.name)
+    )
+
+
+@contextmanager
+def placed(d: Path, stem: str) -> Iterator[tuple[BinaryIO, Path]]:
+    """A new root-only `<stem>.tar.gz` in d (`<stem>-2`... when one by that name exists):
+    written beside its name, fsynced and renamed into place; removed on any failure."""
+    final = d / f"{stem}.tar.gz"
+    n = 1
+    while final.exists():  # two in one second
+        n += 1
+        final = d / f"{stem}-{n}.tar.gz"
+    tmp = d / f".{final.name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            yield out, final
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        fsutil.fsync_dir(d)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def stamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def write(inst: Instance, app: App, suffix: str = "") -> Path:
+    d = backup_dir(inst)  # made by lock(), held by our caller
+    root = Path(inst.path)
+    st = root.stat()
+    # read as the instance's user: a game that swaps a save for a link to a file only
+    # root may read gets a permission error, not that file in its backup
+    drop: dict[str, Any] = (
+        {"user": st.st_uid, "group": st.st_gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    )
+    try:
+        with placed(d, f"{inst.id}-backup-{stamp()}{suffix}") as (out, final):
+            subprocess.run(
+                [sys.executable, "-m", "warlockd.archives", str(root), *members(inst, app)],
+                stdout=out, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
+                cwd="/", env={"PYTHONPATH": str(PACKAGE_ROOT), "PATH": "/usr/bin:/bin"},
+                timeout=3600, **drop,
+            )  # fmt: skip
+    except subprocess.CalledProcessError as e:
+        why = e.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
+        raise WarlockError(f"backup of {inst.id} failed: {why[0]}") from None
+    return final
+
+
+def _archive(root: Path, names: list[str], out: BinaryIO) -> None:
+    """The archive of `names` under `root`, written to `out` (run as the instance's user)."""
+    with tarfile.open(fileobj=out, mode="w|gz") as tar:
+        for name in names:
+            tar.add(root / name, arcname=name, filter=_plain_only)
+
+
+def _plain_only(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    # a game's symlink or FIFO is not part of its world, and restore would refuse it
+    return info if info.isfile() or info.isdir() else None
+
+
+def resolve_archive(inst: Instance, given: str) -> Path:
+    """A bare name is one of the instance's backups; a path is taken as it is."""
+    if "/" not in given:
+        if not _NAME_RE.fullmatch(given):
+            raise InvalidInput(f"backup name {given!r}: expected letters, digits, . _ -")
+        path = backup_dir(inst) / given
+    else:
+        path = Path(given)
+        if not path.is_absolute():
+            raise InvalidInput(f"backup path {given!r}: expected an absolute path or a name")
+    if not path.is_file():
+        raise NotFound(f"no backup {path}", hint=f"manage.py backup --instance {inst.id}")
+    return path
+
+
+def checked_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """Every member, refusing anything that could land outside or be more than data."""
+    out = []
+    for info in tar.getmembers():
+        name = PurePosixPath(info.name)
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise InvalidInput(f"{archive.name}: {info.name!r} points outside")
+        if not (info.isfile() or info.isdir()):
+            raise InvalidInput(f"{archive.name}: {info.name!r} is not a plain file")
+        if name.parts[0] in _SKIP:
+            raise InvalidInput(f"{archive.name}: {info.name!r} is not a save")
+        info.mode &= 0o777  # no setuid, setgid or sticky bits from an archive
+        out.append(info)
+    if not out:
+        raise InvalidInput(f"{archive.name} is empty")
+    return out
+
+
+def swap(root: Path, work: Path, tops: list[str]) -> None:
+    """Each save path in with one rename, the old one set aside; all back on a failure."""
+    swapped: list[str] = []
+    try:
+        for top in tops:
+            if (root / top).exists():
+                os.rename(root / top, work / "old" / top)
+            swapped.append(top)
+            os.rename(work / "new" / top, root / top)
+    except OSError:
+        for top in reversed(swapped):
+            target = root / top
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            if (work / "old" / top).exists():
+                os.rename(work / "old" / top, target)
+        raise
+    fsutil.fsync_dir(root)
+
+
+def replace_saves(
+    inst: Instance, app: App, archive: Path, tar: tarfile.TarFile,
+    members: list[tarfile.TarInfo], safety: bool,
+) -> Path | None:  # fmt: skip
+    """Put the checked `members` of `tar` in place of the instance's saves, owned by its
+    user; returns the safety archive of what was replaced (None without `safety`)."""
+    root = Path(inst.path)
+    st = root.stat()
+    with fsutil.locked(lock(inst)):
+        kept = write(inst, app, suffix="-pre-restore") if safety else None
+        work = root / f".restore-{os.getpid()}"
+        work.mkdir(mode=0o700)
+        try:
+            tar.extractall(work / "new", members=members)  # each one checked
+            for dirpath, dirnames, filenames in os.walk(work / "new"):
+                for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
+                    os.chown(n, st.st_uid, st.st_gid, follow_symlinks=False)
+            (work / "old").mkdir()
+            swap(root, work, tops(members))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return kept
+
+
+def tops(members: list[tarfile.TarInfo]) -> list[str]:
+    """The save paths (first components) an archive's members fill."""
+    return sorted({PurePosixPath(m.name).parts[0] for m in members})
+
+
+if __name__ == "__main__":  # python3 -m warlockd.archives ROOT NAME...: the archive on stdout
+    _archive(Path(sys.argv[1]), sys.argv[2:], sys.stdout.buffer)

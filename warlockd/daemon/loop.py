@@ -1,0 +1,181 @@
+"""warlockd.service: watch every instance, sample, keep metrics and events, alert, serve D-Bus.
+
+One thread runs the loop: systemd's signals and timers, over select(). Webhooks and the
+D-Bus API have their own threads, so a slow endpoint or caller delays nothing here.
+Everything it needs to resume is on disk: kill -9 at any moment loses nothing.
+The parts: tracking.py (what systemd says), sampling.py (resources, players),
+events.py (history, webhooks, signals), dbus_api.py (the D-Bus front door).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import time
+from typing import Any
+
+from ..config import load
+from ..errors import WarlockError
+from ..host import Host
+from ..report import host_ip
+from ..store import Event, StoreError
+from . import watch
+from .state import log
+from .tracking import Tracking
+
+
+def notify(*lines: str) -> None:
+    from ..runner import notify as send
+
+    send(*lines)
+
+
+class Daemon(Tracking):
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.stopping = False
+        self.reload_requested = False
+        self.ip = host_ip()
+        self.api_lost = False
+
+    def reload_config(self) -> bool:
+        self.apps.clear()  # manifests may have changed too
+        try:
+            self.config = load(self.host.paths.config_file)
+        except WarlockError as e:
+            log(f"error: {e} (keeping the previous configuration)")
+            return False
+        if self.dispatcher is not None:
+            self.dispatcher.stop(1.0)
+        from .webhooks import Dispatcher
+
+        def failed(hook: Any, ev: Event, why: str) -> None:
+            log(f"warning: webhook {hook.url} failed for {ev.kind} of {ev.instance_id}: {why}")
+
+        self.dispatcher = Dispatcher(list(self.config.webhooks), on_failure=failed)
+        self.dispatcher.start()
+        return True
+
+    def start_api(self) -> None:
+        try:
+            from .backend import DaemonBackend
+            from .dbus_server import ApiServer
+
+            self.api = ApiServer(DaemonBackend(self), on_disconnect=self._api_lost)
+            self.api.start()
+        except WarlockError as e:
+            self.api = None
+            log(f"warning: no D-Bus API: {e}")
+
+    def _api_lost(self) -> None:
+        self.api_lost = True  # on the API's thread: the loop reconnects it
+
+    def reconnect_api(self) -> None:
+        try:
+            self.api.reconnect()
+        except WarlockError as e:  # the bus may still be coming back: next round
+            log(f"warning: D-Bus API not back yet: {e}")
+            return
+        self.api_lost = False
+        log("D-Bus API published again")
+
+    def status_line(self) -> str:
+        return watch.summary([t.live.status for t in self.tracked.values()])
+
+    def run(self) -> int:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+
+        def on_signal(signum: int, frame: object) -> None:
+            if signum == signal.SIGHUP:
+                self.reload_requested = True
+            else:
+                self.stopping = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, on_signal)
+        self.reload_config()
+        self.open_store()
+        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        bus_fd = self.host.systemd.watch("game@")
+        self.report_interrupted()
+        self.load_registry(first=True)
+        self.start_api()
+        status = self.status_line()
+        notify("READY=1", f"STATUS={status}")
+        log(f"watching {status}")
+        wd_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+        next_ping = next_sample = next_disk = next_maintain = next_scan = time.monotonic()
+        next_forward = next_ping
+        while not self.stopping:
+            now = time.monotonic()
+            if self.reload_requested:
+                self.reload_requested = False
+                if self.reload_config():
+                    log("configuration reloaded")
+            try:
+                for change in self.host.systemd.changes():
+                    self.apply(change.unit, change.props)
+                if now >= next_scan:  # new instances show up sooner: on their first signal
+                    self.load_registry()
+                    next_scan = now + 6 * self.config.interval
+                if now >= next_sample:
+                    self.sample(disk=now >= next_disk)
+                    if now >= next_disk:
+                        next_disk = now + self.config.disk_interval
+                    next_sample = now + self.config.interval
+                self.retry_crashed()
+                if now >= next_forward:
+                    self.forward_events()
+                    next_forward = now + 1.0
+            except WarlockError as e:  # systemd went away (bus restart): reconnect and go on
+                log(f"warning: {e}; reconnecting")
+                bus_fd = self.reconnect()
+            if self.api_lost and self.api is not None:
+                self.reconnect_api()
+            if now >= next_maintain and self.store is not None:
+                try:
+                    self.store.maintain(time.time())
+                except StoreError as e:
+                    self._store_failed(e)
+                next_maintain = now + 3600
+            line = self.status_line()
+            if line != status:
+                status = line
+                notify(f"STATUS={status}")
+            if wd_usec and now >= next_ping:
+                notify("WATCHDOG=1")
+                next_ping = now + wd_usec / 2e6
+            timeout = max(
+                0.0, min(next_sample, next_ping if wd_usec else next_sample) - time.monotonic()
+            )
+            try:
+                select.select([bus_fd, wake_r], [], [], min(timeout, 5.0))
+            except InterruptedError:
+                pass
+            except OSError:  # sd-bus closed its socket: the system bus went away
+                log("warning: lost the system bus; reconnecting")
+                bus_fd = self.reconnect()
+            with contextlib.suppress(OSError):
+                os.read(wake_r, 512)
+        notify("STOPPING=1")
+        log("stopping")
+        if self.api is not None:
+            self.api.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop(2.0)
+        if self.store is not None:
+            self.store.close()
+        return 0
+
+
+def main() -> int:
+    socket.setdefaulttimeout(10)  # no network call may hang the daemon for ever
+    try:
+        return Daemon(Host.from_env()).run()
+    except WarlockError as e:
+        log(f"error: {e}")
+        return 1

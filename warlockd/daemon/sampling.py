@@ -1,0 +1,126 @@
+"""Sampling: CPU, memory, tasks, players and disk of every instance on an interval, into
+the per-instance cache the CLI reads, the history and the Prometheus textfile."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .. import cache, metrics, procs
+from ..model import Instance, Status
+from ..report import service
+from ..store import Sample, StoreError
+from ..systemd import UnitState
+from .events import Events
+from .state import Tracked, log
+
+
+class Sampling(Events):
+    def sample(self, *, disk: bool) -> None:
+        now = time.time()
+        rows: list[Sample] = []
+        seen_pids: set[int] = set()
+        for t in self.tracked.values():
+            running = t.live.status == Status.RUNNING
+            usage = self.sampler.usage(t.inst.unit) if running else None
+            if usage is not None:
+                seen_pids.update(usage.pids)
+            if disk:
+                t.disk = metrics.disk_usage(t.inst.path)
+            counts = metrics.players(t.live.status_text)
+            rows.append(
+                Sample(
+                    instance_id=t.inst.id,
+                    ts=now,
+                    status=str(t.live.status),
+                    cpu_percent=usage.cpu_percent if usage else None,
+                    memory_bytes=usage.memory_bytes if usage else None,
+                    tasks=usage.tasks if usage else None,
+                    disk_bytes=t.disk,
+                    players=counts[0] if counts else None,
+                    max_players=counts[1] if counts else None,
+                )
+            )
+            self.write_cache(t, rows[-1])
+        self.sampler.forget(seen_pids)
+        if self.store is not None:
+            try:
+                self.store.add_samples(rows)
+                self._store_ok()
+            except StoreError as e:
+                self._store_failed(e)
+        self.write_prometheus(rows)
+
+    def write_cache(self, t: Tracked, row: Sample) -> None:
+        data: dict[str, Any] = {}
+        if t.app is not None:
+            if t.base[0] != t.live:  # the services part changes with the unit, not each sample
+                st = UnitState(
+                    t.inst.unit,
+                    "loaded",
+                    t.live.active,
+                    t.live.sub,
+                    t.live.result,
+                    t.live.main_pid,
+                    0.0,
+                    t.live.restarts,
+                    status_text=t.live.status_text,
+                )
+                t.base = (t.live, service(t.inst, t.app, st, self.ip, probe=False))
+            data = dict(t.base[1])
+            if t.live.status == Status.RUNNING:
+                if t.since[0] != t.live.main_pid:  # a new run: when did it start?
+                    t.since = (t.live.main_pid, procs.unit_started(t.inst.unit))
+                data["uptime"] = int(time.time() - t.since[1]) if t.since[1] else 0
+            else:
+                data["uptime"] = 0
+        data.update(
+            {
+                "instance_id": t.inst.id,
+                "status": row.status,
+                "player_count": row.players,
+                "cpu_usage": "N/A" if row.cpu_percent is None else f"{row.cpu_percent:g}%",
+                "memory_usage": metrics.human_bytes(row.memory_bytes),
+                "cpu_percent": row.cpu_percent,
+                "memory_bytes": row.memory_bytes,
+                "tasks": row.tasks,
+                "disk_bytes": row.disk_bytes,
+                "sampled_at": row.ts,
+                "live": t.live.__dict__,
+            }
+        )
+        if row.max_players is not None:
+            data["max_players"] = row.max_players
+        t.last = data
+        try:
+            cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
+        except OSError as e:
+            log(f"warning: cannot write the cache in {self.run_dir}: {e.strerror}")
+
+    def write_prometheus(self, rows: list[Sample]) -> None:
+        directory = self.config.prometheus_dir
+        if directory is None or not directory.is_dir():
+            return
+        from . import prometheus
+
+        restarts: dict[str, int] = {t.inst.id: t.live.restarts for t in self.tracked.values()}
+        names: dict[str, str] = {t.inst.id: t.inst.name for t in self.tracked.values()}
+        try:
+            prometheus.write_textfile(directory, prometheus.render(rows, restarts, names))
+        except OSError as e:
+            log(f"warning: cannot write metrics for node_exporter to {directory}: {e.strerror}")
+
+    def _key(self, inst: Instance) -> str:
+        return cache.key("services", inst.app, self.ip, inst.id)
+
+    def _persist_live(self, t: Tracked) -> None:
+        if not t.last:  # nothing sampled yet: a whole entry, with no figures yet
+            self.write_cache(
+                t, Sample(instance_id=t.inst.id, ts=time.time(), status=str(t.live.status))
+            )
+            return
+        data = t.last = dict(t.last) | {"status": str(t.live.status), "live": t.live.__dict__}
+        try:
+            cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
+        except OSError as e:
+            log(f"warning: cannot write the cache in {self.run_dir}: {e.strerror}")
