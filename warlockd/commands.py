@@ -4,7 +4,7 @@ Each row names the command, its handler (`do_<verb>` in a module of actions/), i
 its options, how its result is shown (Output) and whether the panels' fast path may
 answer it without typer. Everything else is generated from it: both spellings of
 manage.py (`--start` flags and `start` subcommands) and their --help (cli/full.py), the
-fast path (cli/fast.py), bash completion (cli/completion.py); the D-Bus API calls the
+fast path (cli/fast.py), bash completion (completion.py); the D-Bus API calls the
 same rows (daemon/dbus_api.py). Adding a command is one row here plus one handler.
 
 Importing this module must stay cheap: every manage.py call does, so handlers are named
@@ -128,7 +128,7 @@ TABLE: tuple[Command, ...] = (
     Command("status", "services:do_status", "Show the instance's state.", (*ONE, JSON),
             output=Output.PEOPLE),
     Command("list", "services:do_list",
-            "List every instance: id, name, app, status, ports, uptime.", (*ONE, JSON),
+            "List every instance: id, name, app, status, ports, uptime.", (JSON,),
             output=Output.PEOPLE, fast=True, flag_help="List every instance."),
     Command("get-services", "services:do_get_services",
             "JSON: status, ports, pids, players (all instances without --instance).",
@@ -159,7 +159,7 @@ TABLE: tuple[Command, ...] = (
             (WATCH, JSON), output=Output.PEOPLE, flag_help="Every instance on one screen."),
     Command("setup", "setup:do_setup",
             "Install and start warlockd (template, daemon, D-Bus policy) from this checkout; "
-            "rewrite the instances' drop-ins that are out of date.", (*ONE, JSON),
+            "rewrite the instances' drop-ins that are out of date.",
             flag_help="Install warlockd from this checkout."),
     Command("backup", "backup:do_backup",
             "Archive the instance's saves to <dir>/backups (--max-backups N keeps the newest N).",

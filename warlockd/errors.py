@@ -1,4 +1,5 @@
-"""One exception tree; caught only in cli.py (and later the daemon loop)."""
+"""One exception tree; caught by the front doors (cli/run.py, the D-Bus API) and the
+daemon loop, each turning it into one line with its hint."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ class WarlockError(Exception):
 
 class InvalidInput(WarlockError, ValueError):
     exit_code = 2
+
+
+class NeedsConfirmation(InvalidInput):
+    """Refused without --yes; a front door with a person at it may ask `question` and
+    call again with yes."""
+
+    def __init__(self, message: str, question: str) -> None:
+        super().__init__(message)
+        self.question = question
 
 
 class NotFound(WarlockError, LookupError):

@@ -13,6 +13,10 @@ is shared with the host, so a port opened inside is reachable on 127.0.0.1.
 There is no machined on the host, so ``machinectl``/``systemd-run -M`` do not
 work; commands run inside through ``nsenter -t LEADER -a`` where LEADER is the
 container's PID 1 as the host sees it.
+
+nspawn mounts a fresh tmpfs on the container's /tmp, so a checkout under /tmp is
+bound in at its own path. The same class boots a prepared image instead of the
+host's root (``image=``): the package tier's clean bookworm (tests/package).
 """
 
 from __future__ import annotations
@@ -60,6 +64,11 @@ BASE_ENV: dict[str, str] = {
     "LANG": "C.UTF-8",
 }
 REQUIRED_TOOLS = ("systemd-nspawn", "nsenter", "unshare", "setpriv")
+# The checkout: visible inside at the same path, through the host's root (or a bind).
+CHECKOUT = Path(__file__).resolve().parents[2]
+# Directories of the host that the container does not see through its root: nspawn
+# mounts its own tmpfs there.
+_HIDDEN = (Path("/tmp"),)
 
 _counter = itertools.count(1)
 T = TypeVar("T")
@@ -181,18 +190,28 @@ class SystemdContainer:
         root_dir: Path | str | None = None,
         out_dir: Path | str | None = None,
         binds: Iterable[tuple[Path | str, str]] = (),
+        ro_binds: Iterable[tuple[Path | str, str]] = (),
         kernel_args: Iterable[str] = (),
         setenv: Mapping[str, str] | None = None,
         boot_timeout: float = 60.0,
+        image: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``image``: boot that root directory (with an overlay) instead of the host's
+        own; ``env``: added to what every command gets inside."""
         self.name = name or f"warlock-ct-{os.getpid()}-{next(_counter)}"
-        self._own_layout = root_dir is None
-        self.root_dir = Path(root_dir) if root_dir else BASE_DIR / self.name / "root"
+        self.image = image
+        self._own_layout = root_dir is None and image is None
+        self.root_dir = image or (Path(root_dir) if root_dir else BASE_DIR / self.name / "root")
         self._own_out = out_dir is None
         self.out_dir = Path(out_dir) if out_dir else None
         self.binds = [(Path(src), dst) for src, dst in binds]
+        self.ro_binds = [(Path(src), dst) for src, dst in ro_binds]
+        if image is None and any(CHECKOUT.is_relative_to(d) for d in _HIDDEN):
+            self.ro_binds.append((CHECKOUT, str(CHECKOUT)))  # nspawn's /tmp would hide it
         self.kernel_args = [*DEFAULT_KERNEL_ARGS, *kernel_args]
         self.setenv = dict(setenv or {})
+        self.env = {**BASE_ENV, **(env or {})}
         self.boot_timeout = boot_timeout
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -235,6 +254,7 @@ class SystemdContainer:
             f"--bind={self.out_dir}:/out",
         ]
         cmd += [f"--bind={src}:{dst}" for src, dst in self.binds]
+        cmd += [f"--bind-ro={src}:{dst}" for src, dst in self.ro_binds]
         cmd += [f"--setenv={key}={value}" for key, value in self.setenv.items()]
         return [*cmd, "--boot", "--", *self.kernel_args]
 
@@ -245,9 +265,10 @@ class SystemdContainer:
         if not ok:
             raise ContainerError(reason)
         _sweep_stale_dirs()
-        self.root_dir.mkdir(parents=True, exist_ok=True)
-        if any(self.root_dir.iterdir()):
-            raise ContainerError(f"root mount point {self.root_dir} is not empty")
+        if self.image is None:
+            self.root_dir.mkdir(parents=True, exist_ok=True)
+            if any(self.root_dir.iterdir()):
+                raise ContainerError(f"root mount point {self.root_dir} is not empty")
         if self.out_dir is None:
             if self._own_layout:
                 self.out_dir = self.root_dir.parent / "out"
@@ -261,18 +282,12 @@ class SystemdContainer:
             'root="$1"; shift; mount --bind / "$root" && '
             'mount -o remount,bind,ro "$root" && exec "$@"'
         )
+        host_root = ["unshare", "--mount", "--propagation", "private",
+                     "sh", "-c", script, "sh", str(self.root_dir)]  # fmt: skip
         argv = [
             "setpriv",
             "--pdeathsig=TERM",
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "sh",
-            str(self.root_dir),
+            *(host_root if self.image is None else []),  # an image needs no bind of /
             *self.nspawn_command(),
         ]
         # Closed in close(); anonymous, so nothing is left behind.
@@ -387,7 +402,7 @@ class SystemdContainer:
         cwd: str | None = None,
     ) -> list[str]:
         """The host command line that runs argv inside, with a clean environment."""
-        assignments = [f"{key}={value}" for key, value in {**BASE_ENV, **(env or {})}.items()]
+        assignments = [f"{key}={value}" for key, value in {**self.env, **(env or {})}.items()]
         chdir = ["--chdir", cwd] if cwd else []
         return ["nsenter", "-t", str(self.leader), "-a", "env", "-i", *chdir, *assignments, *argv]
 
@@ -432,6 +447,13 @@ class SystemdContainer:
             stderr=stderr,
             text=True,
         )
+
+    def sh(self, script: str, *, check: bool = True, timeout: float = 120) -> str:
+        """A shell snippet inside; its standard output, stripped."""
+        return self.run(["sh", "-c", script], check=check, timeout=timeout).stdout.strip()
+
+    def console(self, tail: int = 4000) -> str:
+        return self.console_output(tail)
 
     def systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``systemctl ARGS`` inside, never raising on a non-zero exit."""

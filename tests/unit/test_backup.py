@@ -12,8 +12,8 @@ import pytest
 
 from tests.unit.support import ID_A, ID_B, World
 from warlockd import archives
-from warlockd.actions.backup import backup
 from warlockd.actions import clone as clone_action
+from warlockd.actions.backup import backup
 from warlockd.actions.clone import clone
 from warlockd.actions.create import CreateRequest, create
 from warlockd.actions.pack import import_pack, pack

@@ -468,7 +468,7 @@ def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
         (["--app", "example"], None),
         (["list", "--json"], {"json": True, "verb": "list"}),
         (["--list"], {"verb": "list"}),
-        (["list", "--instance", ID_A], {"instance": ID_A, "verb": "list"}),
+        (["list", "--instance", ID_A], None),  # list takes no instance
         (["list", "--app", "example"], None),  # not an option of list
         (
             ["--instance", ID_A, "--get-services", "--json"],

@@ -521,11 +521,24 @@ def shared_dir() -> Iterator[Path]:
     _require_dbus()
     directory = Path(tempfile.mkdtemp(prefix="warlock-dbus-"))
     directory.chmod(0o755)
+    # Other users run code from here, not from the checkout: it may sit in a directory
+    # only root can enter (a build tree in a 0700 mktemp -d, a home directory).
+    shutil.copytree(REPO / "warlockd", directory / "py" / "warlockd",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    subprocess.run(["chmod", "-R", "a+rX", str(directory / "py")], check=True)
     yield directory
     shutil.rmtree(directory)
 
 
-def as_user(user: str, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+# What other users run: Debian's interpreter (it has pydbus and gi; a virtualenv or pyenv
+# one may be where they cannot reach).
+OTHER_PYTHON = "/usr/bin/python3"
+
+
+def as_user(
+    user: str, *argv: str, stdin: str = "", pythonpath: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """argv as `user`; with `pythonpath`, the copy of warlockd there (see shared_dir)."""
     entry = pwd.getpwnam(user)
     return subprocess.run(
         ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv],
@@ -535,7 +548,11 @@ def as_user(user: str, *argv: str, stdin: str = "") -> subprocess.CompletedProce
         timeout=30,
         check=False,
         cwd="/",
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(pythonpath or "/nonexistent"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
     )
 
 
@@ -559,7 +576,7 @@ def client_as(user: str, bus: BusDaemon, server: ApiServer) -> list[str]:
                     f"--reuid={entry.pw_uid}",
                     f"--regid={entry.pw_gid}",
                     "--clear-groups",
-                    sys.executable,
+                    OTHER_PYTHON,
                     "-c",
                     HELPER,
                     bus.address,
@@ -629,7 +646,8 @@ def test_policy_shuts_out_a_user_outside_group_warlock(policy_bus: BusDaemon) ->
         "try:\n    ApiServer(None, bus_address=sys.argv[1]).start()\n"
         "except Exception as exc:\n    print(exc.message); print(exc.hint)\n"
     )
-    out = as_user("nobody", sys.executable, "-c", code, policy_bus.address)
+    readable = policy_bus.socket.parent / "py"
+    out = as_user("nobody", OTHER_PYTHON, "-c", code, policy_bus.address, pythonpath=readable)
     message, hint = out.stdout.splitlines()
     assert message.startswith(f"the bus policy does not allow this user to own {BUS_NAME}")
     assert "/usr/share/dbus-1/system.d" in hint

@@ -7,20 +7,11 @@ import shutil
 from pathlib import Path
 
 from .. import units
-from ..errors import InvalidInput
+from ..errors import NeedsConfirmation
 from ..host import Host
 from ..model import Instance
 from . import Args, Outcome, one
 from .start_stop import START_TIMEOUT
-
-
-class NeedsConfirmation(InvalidInput):
-    """Refused without --yes; a front door with a person at it may ask `question` and
-    call again with yes."""
-
-    def __init__(self, message: str, question: str) -> None:
-        super().__init__(message)
-        self.question = question
 
 
 def delete(host: Host, inst: Instance, purge: bool) -> list[str]:

@@ -9,12 +9,14 @@ from pathlib import Path
 from .. import fsutil, units
 from ..apps import App, find_app
 from ..builds import install_path, log
+from ..completion import script
 from ..errors import WarlockError
 from ..host import Host
 from ..paths import PACKAGE_ROOT
 from . import Args, Outcome
 
 POLICY = Path("/etc/dbus-1/system.d/org.warlock.Manager1.conf")
+COMPLETION = Path("/etc/bash_completion.d/warlock")  # bash-completion reads it at start
 DAEMON_UNIT = "warlockd.service"
 
 
@@ -47,11 +49,7 @@ def install(host: Host) -> list[str]:
     config = paths.config_file
     if not config.exists():  # the admin's file is never overwritten
         wanted[config] = (PACKAGE_ROOT / "etc" / "warlockd.toml").read_text()
-    for path, text in wanted.items():
-        if not path.exists() or path.read_text() != text:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fsutil.atomic_write(path, text, 0o644)
-            written.append(str(path))
+    written += [str(p) for p, text in wanted.items() if _write(p, text, p == config)]
     if written:
         host.systemd.reload()
     if str(POLICY) in written:
@@ -63,7 +61,19 @@ def install(host: Host) -> list[str]:
     host.systemd.enable([DAEMON_UNIT])
     # a changed unit or policy needs a fresh daemon; restarting it never touches a game
     (host.systemd.restart if written else host.systemd.start)(DAEMON_UNIT, 60)
+    if _write(COMPLETION, script(paths)):  # read by new shells; nothing to restart
+        written.append(str(COMPLETION))
     return written
+
+
+def _write(path: Path, text: str, secret: bool = False) -> bool:
+    """Write `path` unless it holds `text` already; whether it was written. The
+    configuration may hold webhook URLs, which are secrets: not for every user."""
+    if path.exists() and path.read_text() == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fsutil.atomic_write(path, text, 0o640 if secret else 0o644)
+    return True
 
 
 def refresh_dropins(host: Host) -> list[str]:

@@ -9,7 +9,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .. import metrics
 from ..actions import Args, Outcome
 from ..commands import Command
 
@@ -29,6 +28,15 @@ def duration(seconds: int) -> str:
     h, rem = divmod(rem, 3600)
     m, s = divmod(rem, 60)
     return f"{d}d{h}h" if d else f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def size(n: int | None) -> str:
+    """Bytes for people: "512 MB", "9.79 GB"."""
+    if n is None:
+        return "N/A"
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.2f} GB"
+    return f"{n / (1 << 20):.0f} MB"
 
 
 def people(host: Host, command: Command, args: Args, outcome: Outcome) -> int:
@@ -130,7 +138,7 @@ def render_dashboard(rows: list[dict[str, Any]], slugs: dict[str, str], width: i
                 str(r["status"]),
                 p,
                 "-" if r["cpu_percent"] is None else f"{r['cpu_percent']:.0f}%",
-                "-" if r["memory_bytes"] is None else metrics.human_bytes(r["memory_bytes"]),
+                "-" if r["memory_bytes"] is None else size(r["memory_bytes"]),
                 duration(int(r["uptime"] or 0)) if r["status"] == "running" else "-",
                 ",".join(str(v) for v in r["ports"].values()),
             ]
@@ -138,7 +146,7 @@ def render_dashboard(rows: list[dict[str, Any]], slugs: dict[str, str], width: i
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("running", "crashed")}
     total = (
         f"{len(rows)} instances, {counts['running']} running, {counts['crashed']} crashed; "
-        f"{players:.0f} players; CPU {cpu:.0f}%; memory {metrics.human_bytes(memory)}"
+        f"{players:.0f} players; CPU {cpu:.0f}%; memory {size(memory)}"
     )
     body = table(out) if rows else "no instances"
     return "\n".join(line[:width] for line in body.splitlines()) + "\n\n" + total + "\n"

@@ -64,7 +64,7 @@ def execute(command: Command, given: Mapping[str, Any]) -> int:
 
 def _confirmed(host: Host, command: Command, args: Args, e: Exception) -> Outcome:
     """Ask the person at the terminal what a command would not do without --yes."""
-    from ..actions.delete import NeedsConfirmation
+    from ..errors import NeedsConfirmation
 
     if not isinstance(e, NeedsConfirmation) or not sys.stdin.isatty():
         raise e

@@ -6,7 +6,7 @@ made in a `.staging-*` directory beside them and renamed into place only when it
 complete, so a failure or a kill leaves no half build under a build's name. The build
 that `install()` made last is named in `<apps_dir>/<guid>/.current`.
 
-Callers serialise calls for one guid (warlockd.actions holds a per-app lock); nothing
+Callers serialise calls for one guid (warlockd.builds holds a per-app lock); nothing
 here locks. The submodules are imported when a source is used: the runner imports this
 package for the dataclasses only.
 """
