@@ -23,8 +23,19 @@ class Accounts(Protocol):
         ...
 
 
+# Every game unit gets a /tmp and /var/tmp of its own (PrivateTmp=yes): the host's are
+# not where the unit would look.
+_PRIVATE = (Path("/tmp"), Path("/var/tmp"))
+
+
 class SystemAccounts:
     def check_reachable(self, path: Path) -> None:
+        for private in _PRIVATE:
+            if path.is_relative_to(private):
+                raise WarlockError(
+                    f"{path} is under {private}, which game units cannot see (each has its own)",
+                    hint="install the package, or put warlockd elsewhere (e.g. /opt/warlockd)",
+                )
         # Instance users share no group with anyone: the "others" bits decide.
         for d in [path, *path.parents]:
             if d.exists() and not d.stat().st_mode & 0o001:

@@ -14,9 +14,9 @@ There is no machined on the host, so ``machinectl``/``systemd-run -M`` do not
 work; commands run inside through ``nsenter -t LEADER -a`` where LEADER is the
 container's PID 1 as the host sees it.
 
-nspawn mounts a fresh tmpfs on the container's /tmp, so a checkout under /tmp is
-bound in at its own path. The same class boots a prepared image instead of the
-host's root (``image=``): the package tier's clean bookworm (tests/package).
+The same class boots a prepared image instead of the host's root (``image=``): the
+package tier's clean bookworm (tests/package). A checkout under /tmp cannot be
+tested here (game units have their own /tmp): tests/conftest.py says so.
 """
 
 from __future__ import annotations
@@ -64,11 +64,6 @@ BASE_ENV: dict[str, str] = {
     "LANG": "C.UTF-8",
 }
 REQUIRED_TOOLS = ("systemd-nspawn", "nsenter", "unshare", "setpriv")
-# The checkout: visible inside at the same path, through the host's root (or a bind).
-CHECKOUT = Path(__file__).resolve().parents[2]
-# Directories of the host that the container does not see through its root: nspawn
-# mounts its own tmpfs there.
-_HIDDEN = (Path("/tmp"),)
 
 _counter = itertools.count(1)
 T = TypeVar("T")
@@ -207,8 +202,6 @@ class SystemdContainer:
         self.out_dir = Path(out_dir) if out_dir else None
         self.binds = [(Path(src), dst) for src, dst in binds]
         self.ro_binds = [(Path(src), dst) for src, dst in ro_binds]
-        if image is None and any(CHECKOUT.is_relative_to(d) for d in _HIDDEN):
-            self.ro_binds.append((CHECKOUT, str(CHECKOUT)))  # nspawn's /tmp would hide it
         self.kernel_args = [*DEFAULT_KERNEL_ARGS, *kernel_args]
         self.setenv = dict(setenv or {})
         self.env = {**BASE_ENV, **(env or {})}

@@ -46,6 +46,8 @@ OURS = [
     "/lib/systemd/system/warlockd.service",
     "/usr/share/warlockd",
     "/usr/share/dbus-1/system.d/org.warlock.Manager1.conf",
+    "/usr/share/bash-completion/completions/warlock",
+    "/usr/share/bash-completion/completions/manage.py",
     "/usr/lib/sysusers.d/warlockd.conf",
     "/usr/lib/tmpfiles.d/warlockd.conf",
     "/etc/warlock",
@@ -236,6 +238,16 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     )
     gid = created["id"]
     unit = f"game@{gid}.service"
+    step("bash completion of commands and instance ids")
+    tab = (
+        "source /usr/share/bash-completion/completions/manage.py; COMP_WORDS=({words}); "
+        'COMP_CWORD={n}; _warlock; echo "${{COMPREPLY[@]}}"'
+    )
+    assert box.run(["bash", "-c", tab.format(words="manage.py --get-se", n=1)]).stdout.split() == [
+        "--get-services"
+    ]
+    ids = box.run(["bash", "-c", tab.format(words="warlock start -i ''", n=3)]).stdout.split()
+    assert gid in ids, ids
     step(f"manage.py --instance {gid} --start")
     box.run(["manage.py", "--instance", gid, "--start"], timeout=90)
     assert active(unit) == "active", step.journal()
