@@ -96,10 +96,16 @@ def set_config(
         loaded = files.read(data_dir, s.file)
         before = loaded.text or ""
         old = read(before, s)
+        if not _differ(old, value):
+            return _change(s, old, value, s.file, None)  # the file keeps its own spelling
         after = write(before, s, value)  # may still refuse (an Unreal bare word)
         if after != before:
             files.write(data_dir, s.file, after, loaded.encoding)
     return _change(s, old, value, s.file, None)
+
+
+def _differ(old: Value | None, new: Value | None) -> bool:
+    return old != new or type(old) is not type(new)  # True == 1, but not the same setting
 
 
 def _change(
@@ -109,5 +115,5 @@ def _change(
     file: str | None,
     cli_values: dict[str, str] | None,
 ) -> Change:
-    changed = old != new or type(old) is not type(new)
+    changed = _differ(old, new)
     return Change(s.option, old, new, file, cli_values, changed, changed)

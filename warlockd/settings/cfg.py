@@ -86,5 +86,8 @@ def write(text: str, s: Setting, value: Value | None) -> str:
     new = [f'{"set " if s.style == "quake" else ""}{s.key} "{raw}"{nl}']
     maps = [p.index for p in parsed if p.name.lower() in _MAP_COMMANDS]
     if s.style == "quake" and maps:
-        return "".join(lines.insert_at(all_lines, maps[0], new, nl))
+        at = maps[0]
+        while at > 0 and not parsed[at - 1].name and lines.content(all_lines[at - 1]).strip():
+            at -= 1  # the comment lines above the map command go with it
+        return "".join(lines.insert_at(all_lines, at, new, nl))
     return "".join(lines.append(all_lines, new, nl))

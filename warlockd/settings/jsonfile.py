@@ -68,6 +68,7 @@ def write(text: str, s: Setting, value: Value | None) -> str:
         separators = (",", ": ")
     else:
         indent = None
-        separators = (", ", ": ") if '": ' in text else (",", ":")
+        compact = '":' in text and '": ' not in text
+        separators = (",", ":") if compact else (", ", ": ")
     out = json.dumps(data, indent=indent, separators=separators, ensure_ascii=False)
     return out + "\n" if text.endswith("\n") or not text.strip() else out
