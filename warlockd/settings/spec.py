@@ -38,14 +38,11 @@ class Setting(NamedTuple):
 
     @classmethod
     def of(cls, opt: ConfigOption, extras: dict[str, Any] | None = None) -> Setting:
-        e = extras or {}
-        return cls(
-            *opt,
-            min=e.get("min"),
-            max=e.get("max"),
-            style=e.get("style") or DEFAULT_STYLE.get(opt.format, ""),
-            struct=e.get("struct"),
-        )
+        """By field name, so it keeps working once ConfigOption carries the added keys."""
+        fields = {k: v for k, v in opt._asdict().items() if k in cls._fields}
+        fields |= {k: v for k, v in (extras or {}).items() if k in EXTRA_KEYS}
+        fields["style"] = fields.get("style") or DEFAULT_STYLE.get(opt.format, "")
+        return cls(**fields)
 
 
 def _number(value: Any) -> bool:
