@@ -10,10 +10,12 @@ apps._parse_configs can call once it does.
 from __future__ import annotations
 
 import tomllib
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..apps import App, ConfigOption
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:  # apps._parse_configs may import check_extras from here
+    from ..apps import App, ConfigOption
 
 STYLES = {"properties": ("java", "plain"), "cfg": ("quake", "source", "teeworlds")}
 DEFAULT_STYLE = {"properties": "java", "cfg": "quake"}
