@@ -66,6 +66,8 @@ class Config:
         tick_rate: float,
         save_dir: str,
         console_fifo: str | None,
+        motd: str = "",
+        map_name: str = "example",
     ) -> None:
         self.port = port
         self.server_id = server_id
@@ -74,6 +76,8 @@ class Config:
         self.tick_rate = tick_rate
         self.save_dir = save_dir
         self.console_fifo = console_fifo
+        self.motd = motd
+        self.map_name = map_name
 
 
 def _num(env: Mapping[str, str], key: str, dflt: float, lo: float, hi: float, conv: type) -> float:
@@ -87,6 +91,21 @@ def _num(env: Mapping[str, str], key: str, dflt: float, lo: float, hi: float, co
     return value
 
 
+def load_settings(save_dir: str) -> dict[str, object]:
+    """settings.json beside world.json, as `manage.py --set-config` writes it; {} if absent."""
+    path = os.path.join(save_dir, "settings.json")
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load {path}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"cannot load {path}: not a JSON object")
+    return data
+
+
 def parse_config(env: Mapping[str, str]) -> Config:
     if not env.get("SERVER_PORT", "").strip():
         raise ConfigError("SERVER_PORT is required")
@@ -96,6 +115,12 @@ def parse_config(env: Mapping[str, str]) -> Config:
         save_dir = os.path.join(os.getcwd(), save_dir)
     if not os.path.isdir(save_dir):
         raise ConfigError(f"SAVE_DIR is not a directory: {save_dir}")
+    settings = load_settings(save_dir)
+    env = dict(env)  # the file wins: it holds what the admin set, the environment the defaults
+    for key, var in (("name", "SERVER_NAME"), ("max_players", "MAX_PLAYERS"),
+                     ("tick_rate", "TICK_RATE")):  # fmt: skip
+        if settings.get(key) not in (None, ""):
+            env[var] = str(settings[key])
     return Config(
         port=int(_num(env, "SERVER_PORT", 0, 1, 65535, int)),
         server_id=env.get("SERVER_ID") or "default",
@@ -104,6 +129,8 @@ def parse_config(env: Mapping[str, str]) -> Config:
         tick_rate=_num(env, "TICK_RATE", 10, 0.1, 1000, float),
         save_dir=save_dir,
         console_fifo=env.get("CONSOLE_FIFO") or None,
+        motd=str(settings.get("motd") or ""),
+        map_name=str(settings.get("map") or "example"),
     )
 
 
@@ -168,7 +195,7 @@ class Server:
             "max_players": self.cfg.max_players,
             "tick": self.tick,
             "uptime": round(time.monotonic() - self.started, 1),
-            "map": "example",
+            "map": self.cfg.map_name,
         }
         return json.dumps(info, separators=(",", ":")).encode()
 
@@ -232,6 +259,8 @@ class Server:
         n = max(0, min(n, self.cfg.max_players))
         if n != self.players:
             log(f"players {self.players} -> {n}/{self.cfg.max_players}")
+            for line in self.cfg.motd.splitlines() if n > self.players else ():
+                log(f"motd: {line}")  # one journal line each
             self.players = n
             sd_notify(f"STATUS=players {n}/{self.cfg.max_players}")
 

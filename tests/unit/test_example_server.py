@@ -344,3 +344,37 @@ def _open_writer(path: Path) -> int | None:
         return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
         return None
+
+
+def test_settings_json_overrides_the_environment_and_sets_map_and_motd(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    settings = {"name": "From file", "max_players": 4, "map": "island", "motd": "Hi\nBe nice"}
+    (tmp_path / "settings.json").write_text(json.dumps(settings))
+    server = start(SERVER_NAME="From env", MAX_PLAYERS="16")
+    reply = query(server.port)
+    assert reply is not None
+    assert (reply["name"], reply["max_players"], reply["map"]) == ("From file", 4, "island")
+    server.send("join 2")
+    server.players_become(2)
+    server.send("stop")
+    _, err = server.finish()
+    assert "motd: Hi" in err and "motd: Be nice" in err  # shown when players join
+
+
+def test_an_empty_setting_leaves_the_environment_value(
+    start: Callable[..., Running], tmp_path: Path
+) -> None:
+    (tmp_path / "settings.json").write_text(json.dumps({"name": "", "max_players": None}))
+    reply = query(start(SERVER_NAME="From env", MAX_PLAYERS="6").port)
+    assert reply is not None and (reply["name"], reply["max_players"]) == ("From env", 6)
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_a_broken_settings_file_refuses_to_start(
+    spawn: Spawn, tmp_path: Path, content: str
+) -> None:
+    (tmp_path / "settings.json").write_text(content)
+    proc = spawn(SERVER_PORT=str(free_port()))
+    _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 2 and "settings.json" in err.decode()
