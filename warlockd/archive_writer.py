@@ -1,5 +1,6 @@
 """Archives of an instance's saves made by GNU tar (and pigz), as the instance's user and
-at a low CPU and I/O priority, so that a backup does not stall the games beside it.
+at a low CPU and I/O priority, so that a backup does not stall the games beside it; and
+the checked extraction of such a tar.
 
 What goes in is what backup.py's tarfile archives hold: regular files and directories
 only (a symlink, FIFO, socket or device is left out; a second hard link is stored as a
@@ -17,6 +18,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -241,9 +243,8 @@ def write_archive(
             with contextlib.suppress(OSError):
                 gz.stdin.close()
             if (rc := gz.wait()) != 0:
-                raise WarlockError(
-                    f"archiving {root} failed: {_detail(errors, _died(rc))}"
-                ) from None
+                why = _detail(errors, f"{argv[0]} {_died(rc)}")
+                raise WarlockError(f"archiving {root} failed: {why}") from None
             raise
         except BaseException:
             gz.kill()
@@ -257,3 +258,26 @@ def write_archive(
             why = _detail(errors, f"{argv[0]} {_died(rc)}")
             raise WarlockError(f"archiving {root} failed: {why}")
     return os.lseek(out.fileno(), 0, os.SEEK_CUR) - start
+
+
+def extract_checked(stream: IO[bytes], target: Path, label: str) -> list[str]:
+    """Extract a plain tar read from `stream` into `target`, each member checked and then
+    extracted in one pass (what was checked is what lands): only regular files and
+    directories, inside, without setuid, setgid or sticky bits. Returns the top-level
+    names; raises InvalidInput (naming `label`) at the first bad member, and the caller
+    throws `target` away."""
+    tops: set[str] = set()
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                name = PurePosixPath(member.name)
+                if name.is_absolute() or ".." in name.parts or not name.parts:
+                    raise InvalidInput(f"{label}: {member.name!r} points outside")
+                if not (member.isfile() or member.isdir()):
+                    raise InvalidInput(f"{label}: {member.name!r} is not a plain file")
+                member.mode &= 0o777
+                tar.extract(member, target, numeric_owner=True)
+                tops.add(name.parts[0])
+    except (tarfile.TarError, EOFError) as e:
+        raise InvalidInput(f"{label} does not hold a readable tar: {e}") from None
+    return sorted(tops)

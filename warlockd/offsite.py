@@ -24,16 +24,16 @@ import re
 import shutil
 import signal
 import subprocess
-import tarfile
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from subprocess import DEVNULL, PIPE
 from typing import IO, Any, NamedTuple
 
-from .archive_writer import ENV, WriteFailed, lowered, run_as_owner, stream_tar
+from .archive_writer import ENV, WriteFailed, extract_checked, lowered, run_as_owner, stream_tar
 from .errors import CommandError, Conflict, InvalidInput, NotFound, WarlockError
 from .model import validate_id
 
@@ -210,7 +210,7 @@ def _run(s: OffsiteSettings, *args: str, timeout: float = 3600, retry: bool = Tr
 def _stop(proc: subprocess.Popen[bytes], gone: bool = False) -> int | None:
     """SIGINT (restic saves nothing, drops its lock); its status if it had stopped itself."""
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=30 if gone else 0)
+        proc.wait(timeout=30 if gone else 0.2)
     own = proc.poll()
     if own is None:
         proc.send_signal(signal.SIGINT)
@@ -223,6 +223,27 @@ def _stop(proc: subprocess.Popen[bytes], gone: bool = False) -> int | None:
         with contextlib.suppress(OSError):
             pipe.close()
     return own
+
+
+@contextlib.contextmanager
+def _deadline(proc: subprocess.Popen[bytes], timeout: float, what: str) -> Iterator[None]:
+    """SIGINT to restic after `timeout` s (a stalled SFTP link); then any failure says so."""
+    late = threading.Event()
+
+    def expire() -> None:
+        late.set()
+        proc.send_signal(signal.SIGINT)
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        yield
+    except BaseException:
+        if late.is_set():
+            raise WarlockError(f"restic {what} did not finish within {timeout:g} s") from None
+        raise
+    finally:
+        timer.cancel()
 
 
 def _read(f: IO[bytes]) -> str:
@@ -272,21 +293,18 @@ def backup(
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(argv, stdin=PIPE, stdout=out, stderr=err, env=_env(s), cwd="/")
         assert proc.stdin is not None
-        try:
-            stream_tar(root, names, proc.stdin.write, **drop, on_progress=progress, timeout=timeout)
-            proc.stdin.close()  # the end of the tar: restic saves the snapshot
-            rc = proc.wait(timeout=600)
-        except subprocess.TimeoutExpired:
-            _stop(proc)
-            raise WarlockError(f"restic backup of {instance_id} did not finish") from None
-        except BaseException as e:
-            # before its stdin closes (a cut tar must not be saved); if restic stopped
-            # first (a wrong password, a lost connection), that is the news
-            if (own := _stop(proc, gone=isinstance(e, WriteFailed))) not in (None, 0):
-                raise _failure(s, "backup", _read(err), own) from None
-            raise
-        if rc != 0:
-            raise _failure(s, "backup", _read(err), rc)
+        with _deadline(proc, timeout, "backup"):
+            try:
+                stream_tar(root, names, proc.stdin.write, **drop, on_progress=progress)
+                proc.stdin.close()  # the end of the tar: restic saves the snapshot
+                if (rc := proc.wait()) != 0:
+                    raise _failure(s, "backup", _read(err), rc)
+            except BaseException as e:
+                # before its stdin closes (a cut tar must not be saved); if restic stopped
+                # first (a wrong password, a lost connection), that is the news
+                if (own := _stop(proc, gone=isinstance(e, WriteFailed))) not in (None, 0):
+                    raise _failure(s, "backup", _read(err), own) from None
+                raise
         summary = [json.loads(ln) for ln in _read(out).splitlines() if '"summary"' in ln][-1]
     found = _lookup(s, str(summary["snapshot_id"]))
     size, added = summary.get("total_bytes_processed"), summary.get("data_added")
@@ -360,38 +378,19 @@ def restore(
         argv = _argv(s, "dump", snap.id, snap.paths[0])
         proc = subprocess.Popen(argv, env=_env(s), cwd="/", stdin=DEVNULL, stdout=PIPE, stderr=err)
         assert proc.stdout is not None
-        try:
-            tops = _extract(proc.stdout, target, snap.short_id)
-            proc.stdout.read()  # tar's zero records, to the end
-            rc = proc.wait(timeout=timeout)
-            if rc != 0:
-                raise _failure(s, "dump", _read(err), rc)
-        except BaseException:
-            own = _stop(proc)
-            shutil.rmtree(target, ignore_errors=True)
-            if own:  # restic stopped first (the connection went...): that is the news
-                raise _failure(s, "dump", _read(err), own) from None
-            raise
+        with _deadline(proc, timeout, "restore"):
+            try:
+                tops = extract_checked(proc.stdout, target, f"snapshot {snap.short_id}")
+                proc.stdout.read()  # tar's zero records, to the end
+                if (rc := proc.wait()) != 0:
+                    raise _failure(s, "dump", _read(err), rc)
+            except BaseException:
+                own = _stop(proc)
+                shutil.rmtree(target, ignore_errors=True)
+                if own:  # restic stopped first (the connection went...): that is the news
+                    raise _failure(s, "dump", _read(err), own) from None
+                raise
     return tops
-
-
-def _extract(stream: IO[bytes], target: Path, label: str) -> list[str]:
-    """Each member checked, then extracted, in one pass: what was checked is what lands."""
-    tops: set[str] = set()
-    try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                name = PurePosixPath(member.name)
-                if name.is_absolute() or ".." in name.parts or not name.parts:
-                    raise InvalidInput(f"snapshot {label}: {member.name!r} points outside")
-                if not (member.isfile() or member.isdir()):
-                    raise InvalidInput(f"snapshot {label}: {member.name!r} is not a plain file")
-                member.mode &= 0o777  # no setuid, setgid or sticky bits
-                tar.extract(member, target, numeric_owner=True)
-                tops.add(name.parts[0])
-    except (tarfile.TarError, EOFError) as e:
-        raise InvalidInput(f"snapshot {label} does not hold a readable tar: {e}") from None
-    return sorted(tops)
 
 
 def check(s: OffsiteSettings, *, read_data_subset: str | None = None) -> None:

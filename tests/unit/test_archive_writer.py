@@ -201,3 +201,46 @@ def test_names_must_stay_inside(tmp_path: Path, bad: str) -> None:
     sink: Callable[[bytes], object] = io.BytesIO().write
     with pytest.raises(InvalidInput, match="expected a path inside"):
         stream_tar(tmp_path / "inst", ["world", bad], sink)
+
+
+def _tar_of(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    raw.seek(0)
+    return raw
+
+
+def test_a_checked_extraction_keeps_files_and_directories_without_special_bits(
+    tmp_path: Path,
+) -> None:
+    world, save = tarfile.TarInfo("world"), tarfile.TarInfo("world/save.json")
+    world.type, world.mode, save.mode = tarfile.DIRTYPE, 0o755, 0o4755
+    tops = archive_writer.extract_checked(
+        _tar_of((world, b""), (save, b"{}")), tmp_path / "out", "snapshot x"
+    )
+    assert tops == ["world"]
+    assert (tmp_path / "out" / "world" / "save.json").read_bytes() == b"{}"
+    assert (tmp_path / "out" / "world" / "save.json").stat().st_mode & 0o7777 == 0o755
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "why"),
+    [
+        ("../escape", tarfile.REGTYPE, "points outside"),
+        ("/etc/cron.d/x", tarfile.REGTYPE, "points outside"),
+        ("world/link", tarfile.SYMTYPE, "is not a plain file"),
+        ("world/hard", tarfile.LNKTYPE, "is not a plain file"),
+        ("world/fifo", tarfile.FIFOTYPE, "is not a plain file"),
+    ],
+)
+def test_a_checked_extraction_refuses_what_is_not_data(
+    tmp_path: Path, name: str, kind: bytes, why: str
+) -> None:
+    bad = tarfile.TarInfo(name)
+    bad.type, bad.linkname = kind, "/etc/shadow"
+    with pytest.raises(InvalidInput, match=f"snapshot x: '{name}' {why}"):
+        archive_writer.extract_checked(_tar_of((bad, b"")), tmp_path / "out", "snapshot x")
+    assert not (tmp_path / "escape").exists()

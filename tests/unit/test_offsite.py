@@ -171,6 +171,15 @@ def test_a_file_the_instance_cannot_read_fails_the_backup_and_saves_nothing(
     assert offsite.snapshots(repo, ID_A) == []  # the cut tar was not saved
 
 
+def test_a_backup_past_its_deadline_is_stopped_and_saves_nothing(
+    repo: OffsiteSettings, tmp_path: Path
+) -> None:
+    root = make_instance(tmp_path / "inst", big=8 << 20)
+    with pytest.raises(WarlockError, match=r"^restic backup did not finish within 0.3 s$"):
+        offsite.backup(repo, ID_A, root, ["world"], timeout=0.3)
+    assert offsite.snapshots(repo, ID_A) == []
+
+
 def test_a_wrong_password_is_one_line(repo: OffsiteSettings, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.password"
     wrong.write_text("not it\n")
