@@ -370,13 +370,14 @@ def restore(
         raise InvalidInput(f"snapshot {snap.short_id} is {whose} backup, not {instance_id}'s")
     if len(snap.paths) != 1 or not snap.paths[0].endswith(".tar"):
         raise InvalidInput(f"snapshot {snap.short_id} is not a warlockd backup (no .tar)")
+    env = _env(s)  # refused before the target is made, if it is
     try:
         target.mkdir(mode=0o700)
     except OSError as e:
         raise InvalidInput(f"restore target {target}: {e.strerror}") from None
     with tempfile.TemporaryFile() as err:
         argv = _argv(s, "dump", snap.id, snap.paths[0])
-        proc = subprocess.Popen(argv, env=_env(s), cwd="/", stdin=DEVNULL, stdout=PIPE, stderr=err)
+        proc = subprocess.Popen(argv, env=env, cwd="/", stdin=DEVNULL, stdout=PIPE, stderr=err)
         assert proc.stdout is not None
         with _deadline(proc, timeout, "restore"):
             try:
