@@ -35,7 +35,7 @@ from typing import IO, Any, NamedTuple
 
 from .archive_writer import ENV, WriteFailed, extract_checked, lowered, run_as_owner, stream_tar
 from .errors import CommandError, Conflict, InvalidInput, NotFound, WarlockError
-from .model import validate_id
+from .model import InstanceId
 
 DEFAULT_PASSWORD_FILE = Path("/etc/warlock/offsite.password")
 DEFAULT_CACHE_DIR = Path("/var/cache/warlock/restic")
@@ -271,12 +271,11 @@ def init(s: OffsiteSettings) -> bool:
 
 
 def backup(
-    s: OffsiteSettings, instance_id: str, root: Path, paths: Sequence[str],
+    s: OffsiteSettings, instance_id: InstanceId, root: Path, paths: Sequence[str],
     *, on_progress: Progress | None = None, timeout: float = 6 * 3600,
 ) -> Snapshot:  # fmt: skip
     """A snapshot of `paths` (relative to the instance directory `root`; missing ones are
     skipped), read as the owner of `root` when we are root, at a low priority."""
-    validate_id(instance_id)
     names = [p for p in paths if os.path.lexists(root / p)]
     if not names:
         raise InvalidInput(f"{instance_id}: nothing to back up in {root}")
@@ -321,10 +320,12 @@ def _lookup(s: OffsiteSettings, snapshot_id: str) -> Snapshot:
     return _snapshot(found[0])
 
 
-def snapshots(s: OffsiteSettings, instance_id: str, *, sizes: bool = False) -> list[Snapshot]:
+def snapshots(
+    s: OffsiteSettings, instance_id: InstanceId, *, sizes: bool = False
+) -> list[Snapshot]:
     """The instance's snapshots from this host (restic's host name), newest first; with
     `sizes`, each one's size (one `restic stats` each)."""
-    out = _run(s, "snapshots", "--json", "--host", s.host, "--tag", TAG + validate_id(instance_id))
+    out = _run(s, "snapshots", "--json", "--host", s.host, "--tag", TAG + instance_id)
     found = sorted(map(_snapshot, json.loads(out or "[]")), key=lambda n: n.time, reverse=True)
     if not sizes:
         return found
@@ -333,7 +334,7 @@ def snapshots(s: OffsiteSettings, instance_id: str, *, sizes: bool = False) -> l
 
 
 def forget(
-    s: OffsiteSettings, instance_id: str, *, keep_last: int | None = None,
+    s: OffsiteSettings, instance_id: InstanceId, *, keep_last: int | None = None,
     keep_daily: int | None = None, keep_weekly: int | None = None, keep_monthly: int | None = None,
 ) -> list[str]:  # fmt: skip
     """Forget the instance's snapshots (from this host) that the policy does not keep,
@@ -347,7 +348,7 @@ def forget(
     for k, v in keep.items():
         if v is not None and (isinstance(v, bool) or v < 1):
             raise InvalidInput(f"forget: {k} {v}: expected 1 or more")
-    out = _run(s, "forget", "--json", "--host", s.host, "--tag", TAG + validate_id(instance_id),
+    out = _run(s, "forget", "--json", "--host", s.host, "--tag", TAG + instance_id,
                "--group-by", "host,tags", *policy)  # fmt: skip
     removed = [str(n["id"]) for group in json.loads(out or "[]") for n in group.get("remove") or []]
     if removed:
@@ -356,13 +357,12 @@ def forget(
 
 
 def restore(
-    s: OffsiteSettings, instance_id: str, snapshot_id: str, target: Path,
+    s: OffsiteSettings, instance_id: InstanceId, snapshot_id: str, target: Path,
     *, timeout: float = 6 * 3600,
 ) -> list[str]:  # fmt: skip
     """Extract one of the instance's snapshots into `target`, a new directory (mode 0700)
     for the caller to swap in; the top-level names it holds. Another instance's snapshot,
     or a member but a file or directory inside, is refused; on failure `target` is gone."""
-    validate_id(instance_id)
     snap = _lookup(s, snapshot_id)
     if TAG + instance_id not in snap.tags:
         owner = [t.removeprefix(TAG) for t in snap.tags if t.startswith(TAG)]

@@ -55,6 +55,8 @@ DEFAULT_KERNEL_ARGS: tuple[str, ...] = (
     "systemd.mask=openarena-server.service",
     "systemd.mask=minetest-server.service",
     "systemd.mask=teeworlds-server.service",
+    # the host's sshd (the off-site tests' SFTP server comes from openssh-server)
+    "systemd.mask=ssh.service",
     "systemd.show_status=0",
 )
 # The environment commands get inside (nothing leaks in from the host process).
