@@ -1,8 +1,7 @@
-"""The Warlock panels' rules for manage.py and its output, transcribed from their JavaScript, so
-integration tests judge warlockd's real output the way the panels do, quirks included. § is
-/work/shared/warlock-contract.md; FORK is karutoil/Warlock 79a18e1, FORK-MI its reverted branch
-85bbd39, UP BitsNBytes25/Warlock a0b820f (v1.2.1). Details the contract paraphrases follow
-those commits' sources."""
+"""The Warlock panels' rules for manage.py and its output, from their JavaScript, so integration
+tests judge warlockd's real output as the panels do, quirks included. § is warlock-contract.md
+(/work/shared); FORK is karutoil/Warlock 79a18e1, FORK-MI its branch 85bbd39, UP
+BitsNBytes25/Warlock a0b820f (v1.2.1), whose sources settle what the contract paraphrases."""
 
 from __future__ import annotations
 
@@ -19,6 +18,8 @@ from typing import Literal, NamedTuple
 Dialect = Literal["v1", "v2"]
 Panel = Literal["FORK", "UP"]
 Arg = str | int | float | bool | None  # what a route hands UP's _argsParse (JSON body values)
+Opt = str | None
+Args = Sequence[Arg]
 
 
 class PanelError(Exception):
@@ -26,7 +27,6 @@ class PanelError(Exception):
 
 
 # --- JavaScript semantics that differ from Python's -------------------------------------------
-
 # JS trim() and \s use WhiteSpace + LineTerminator: U+FEFF is in it, U+001C..U+001F and U+0085
 # (which Python's strip() and \s take) are not.
 _WS = "\t\n\x0b\x0c\r \xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
@@ -34,6 +34,7 @@ _WS += "\u2028\u2029\u202f\u205f\u3000\ufeff"
 _S = "[" + re.escape(_WS) + "]"
 _DOT = "[^\n\r\u2028\u2029]"  # JS '.' stops at all four line terminators, Python's at \n only
 _DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def js_trim(text: str) -> str:
@@ -41,13 +42,8 @@ def js_trim(text: str) -> str:
     return text.strip(_WS)
 
 
-def _parse_float(text: str) -> float:  # parseFloat(): the longest decimal prefix, else NaN
-    m = _DECIMAL.match(text.lstrip(_WS))
-    return float(m.group()) if m else math.nan
-
-
-def _parse_int(text: str) -> float:  # parseInt(), no radix (its 0x form is left out)
-    m = re.match(r"[+-]?[0-9]+", text.lstrip(_WS))
+def _parse(text: object, whole: bool = False) -> float:  # parseFloat(), or parseInt() sans 0x
+    m = (_INTEGER if whole else _DECIMAL).match(_js_string(text).lstrip(_WS))
     return float(m.group()) if m else math.nan
 
 
@@ -76,13 +72,14 @@ def _js_string(value: object) -> str:  # String(value) for JSON scalars
 
 
 def _truthy(value: object) -> bool:  # [] and {} are true, NaN is false
-    if isinstance(value, int | float):  # bool included
-        return bool(value) and value == value
-    return value is not None and value != ""
+    return (
+        bool(value) and value == value
+        if isinstance(value, int | float)
+        else value not in ("", None)
+    )
 
 
 # --- §3 discovery -----------------------------------------------------------------------------
-
 DISCOVERY = (
     'for file in {glob}; do if [ -f "$file" ]; then '
     'echo "$(basename "$file" ".app"):$(cat "$file")"; fi; done'
@@ -90,11 +87,10 @@ DISCOVERY = (
 
 
 def discover(state_dir: str = "/var/lib/warlock") -> list[tuple[str, str]]:
-    """§3 FORK libs/get_all_applications.mjs, UP libs/host_data.mjs getInstalls: the loop run in
-    a real `sh` (for the default directory, the panels' script byte for byte), stdout decoded as
-    node does; each non-blank line is `let [guid, path] = line.split(':').map(s => s.trim())`,
-    so a ':' in the path cuts it. A line with no ':' (a .app file holding a newline) makes
-    `path.trim()` throw: UP then lists no install on the host, FORK's list never resolves."""
+    """§3 FORK libs/get_all_applications.mjs, UP libs/host_data.mjs getInstalls: the loop in a
+    real `sh` (the panels' own script for the default directory), then per non-blank line
+    `let [guid, path] = line.split(':').map(s => s.trim())`: a ':' in the path cuts it; a line
+    with no ':' (a newline in a .app file) throws (UP lists no install, FORK never answers)."""
     script = DISCOVERY.format(glob=shlex.quote(state_dir) + "/*.app")
     done = subprocess.run(["sh", "-c", script], capture_output=True, timeout=30, check=True)
     found = []
@@ -115,7 +111,6 @@ def fork_mi_name(basename: str) -> tuple[str, str | None]:
 
 
 # --- §2 `--help` parsing ----------------------------------------------------------------------
-
 _FORK_OPTION = re.compile(rf"--([a-zA-Z0-9_-]+)(?:{_S}+<[^>]+>)?")
 _UP_V1 = re.compile(rf"--([a-zA-Z0-9_-]+){_S}{_DOT}*\Z")
 _UP_V2 = re.compile(rf"\u2502 ([a-zA-Z0-9_-]+){_S}+{_DOT}*\Z")
@@ -190,20 +185,14 @@ def _up_arg(arg: Arg) -> str:  # UP _argsParse: '$', '`', '\', tab and newline s
 
 
 def up_command(
-    path: str,
-    option: str,
-    args: Sequence[Arg] = (),
-    service: str | None = None,
-    version: str | None = "2",
-    options: Sequence[str] | None = None,
+    path: str, option: str, args: Args = (), service: Opt = None, version: Opt | UpHelp = "2"
 ) -> str:
-    """§1b UP libs/app_install_data.mjs get(Service)CommandString: v1 `<path>/manage.py
-    [--service "<svc>"] --<option> <args>`, v2 `<path>/manage.py <option> [--service "<svc>"]
-    <args>`, trimmed. An argument is quoted only for a space or '"' (then '"' becomes '\\"'); the
-    service never is escaped. version "2" is what UP records for typer help with no `Warlock
-    Manager:` line; `options` (from --help) gives UP's throw for an option not in it."""
-    if options is not None and option not in options:
+    """§1b UP libs/app_install_data.mjs get(Service)CommandString, v1 and v2 forms. Only an arg
+    with a space or '"' is quoted ('"' as '\\"'); the service is never escaped. "2" is UP's version
+    for typer help without `Warlock Manager:`; an UpHelp also checks the option is listed."""
+    if isinstance(version, UpHelp) and option not in version.options:
         raise PanelError(f"Option '{option}' is not supported by {path}")
+    version = version.version if isinstance(version, UpHelp) else version
     dialect = up_dialect(version)
     if dialect is None:
         raise PanelError(f"Unsupported application version {version} for {path}")
@@ -214,7 +203,7 @@ def up_command(
 
 def restore_basename(filename: str) -> str:
     """FORK/UP routes/api/application_backup.js PUT: JS-trimmed, refused unless it matches
-    /^[A-Za-z0-9._-]+$/ whole (so not empty, no '/'; Python's $ would allow a final \n)."""
+    /^[A-Za-z0-9._-]+$/ whole (so not empty, no '/'; Python's $ would allow a final \\n)."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name := js_trim(filename)):
         raise PanelError(f"Invalid filename {filename!r}")
     return name
@@ -223,12 +212,9 @@ def restore_basename(filename: str) -> str:
 def fork_command(
     path: str, option: str, *args: str, service: str | None = None, max_backups: int | None = None
 ) -> str:
-    """§1a FORK's template strings: `--service <svc>` bare; `--set-config "<opt>" "<value>"`,
-    nothing escaped (routes/api/application_configs.js, service_configs.js); `--rcon "<cmd>"`,
-    '"' escaped (routes/api/service_command.js, without its socket-first wrapper); `--delayed-*
-    &` (service_control.js); `set -euo pipefail; ` before `--backup` and `--restore
-    "<path>/backups/<basename>"` (application_backup.js); with max_backups the cron line
-    (public/assets/application_backups.js)."""
+    """§1a FORK routes/api/*.js: `--service <svc>` bare, `--set-config "<opt>" "<value>"` unescaped,
+    `--rcon "<cmd>"` '"'-escaped, `--delayed-* &`, `set -euo pipefail; ` before --backup and
+    --restore "<path>/backups/<f>"; with max_backups the cron line (application_backups.js)."""
     base = f"{path}/manage.py" + ("" if service is None else f" --service {service}")
     if option == "restore":
         target = f"{path}/backups/" + restore_basename(args[0])
@@ -257,8 +243,7 @@ def ssh_line(cmd: str, host: str, panel: Panel = "UP") -> str:
 def ssh_remote(cmd: str, panel: Panel = "UP") -> str:
     """§1 libs/cmd_runner.mjs: the string root's shell on the host gets: a real `sh` parses
     ssh_line with ssh swapped for a function printing its arguments joined by spaces, as ssh."""
-    line = ssh_line(cmd, "host.invalid", panel)
-    rest = line[line.index("root@host.invalid ") + len("root@host.invalid ") :]
+    rest = ssh_line(cmd, "host.invalid", panel).split(" root@host.invalid ", 1)[1]
     script = "_ssh() { printf '%s' \"$*\"; }; _ssh " + rest
     done = subprocess.run(["sh", "-c", script], capture_output=True, timeout=30, check=True)
     return done.stdout.decode("utf-8", errors="surrogateescape")
@@ -267,7 +252,7 @@ def ssh_remote(cmd: str, panel: Panel = "UP") -> str:
 # --- §2 JSON shapes ---------------------------------------------------------------------------
 
 
-def _spec(text: str) -> dict[str, str]:  # "key:kind ...": str|int|bool|list|any[?], or a|b|c
+def _spec(text: str) -> dict[str, str]:  # "key:kind ...": [~]str|int|bool|list|any[?] or a|b
     return {k: v for k, v in (item.split(":") for item in text.split())}
 
 
@@ -276,14 +261,14 @@ def _ok(kind: str, v: object) -> bool:
         return isinstance(v, str) and v in kind.split("|")
     if v is None:
         return kind.endswith("?")
-    t = {"str": str, "int": int, "bool": bool, "list": list, "any": object}[kind.rstrip("?")]
+    t = {"str": str, "int": int, "bool": bool, "list": list, "any": object}[kind.strip("~?")]
     return isinstance(v, t) and not (t is int and isinstance(v, bool))  # JSON true is no int
 
 
 _V1_SERVICE = _spec("service:str name:str ip:str? port:int? enabled:bool max_players:int?")
 _V2_SERVICE = _V1_SERVICE | _spec("app_dir:str bak_dir:str version:str? loader:str?")
 _METRICS = _spec("status:running|stopped|starting|stopping player_count:int?")
-_METRICS |= _spec("game_pid:int service_pid:int")
+_METRICS |= _spec("game_pid:int service_pid:int players:~list ports:~list")  # ~: may be absent
 _CONFIG = _spec("option:str default:any? value:any? type:bool|int|float|text|str|list help:str")
 _CONFIG |= _spec("options:list?")
 _PORT = _spec("value:int config:str? service:str protocol:UDP|TCP description:str")
@@ -293,7 +278,7 @@ _MEMORY = re.compile(rf"([0-9.]+){_S}*(MB|GB)?", re.IGNORECASE)  # JS \d is ASCI
 def _problems(where: str, entry: object, spec: Mapping[str, str]) -> list[str]:
     if not isinstance(entry, dict):
         return [f"{where}: expected an object, got {json.dumps(entry)[:60]}"]
-    missing = [f"{where}: missing {k!r}" for k in spec if k not in entry]
+    missing = [f"{where}: missing {k!r}" for k in spec if k not in entry and spec[k][0] != "~"]
     wrong = [k for k in spec if k in entry and not _ok(spec[k], entry[k])]
     return missing + [f"{where}: {k!r} should be {spec[k]}, got {entry[k]!r}" for k in wrong]
 
@@ -319,27 +304,23 @@ def _listed(obj: object, what: str, spec: Mapping[str, str]) -> list[str]:
 
 
 def check_get_services(obj: object, dialect: Dialect) -> list[str]:
-    """§2 get-services: v1 keys of FORK scriptlets/warlock/default_run.py, v2 adds WM get_info()'s
-    app_dir, bak_dir, version, loader (else UP libs/app_install_data.mjs assumes <path>/AppFiles
-    and <path>/backups). Keys are unit names without '.service'; `ip` may be null."""
+    """§2 get-services: keys of FORK scriptlets/warlock/default_run.py (v1) or WM get_info() (v2;
+    without them UP libs/app_install_data.mjs assumes <path>/backups). `ip` may be null."""
     return _keyed(obj, "get-services", _V1_SERVICE if dialect == "v1" else _V2_SERVICE)
 
 
 def check_get_metrics(obj: object) -> list[str]:
-    """§2 get-metrics as FORK/UP libs/get_application_metrics.mjs read it. `players` (absent from
-    FORK's documented example) and v2's `ports` are lists when present. memory_usage is "N/A" or
-    matches /^([\\d.]+)\\s*(MB|GB)?/i with nothing left over ("12 KB" is stored as 12 MB)."""
+    """§2 get-metrics as FORK/UP libs/get_application_metrics.mjs read it; `players` (not in FORK's
+    example) and v2 `ports` may be absent; memory_usage "N/A" or all of it matching the panel's
+    /^([\\d.]+)\\s*(MB|GB)?/i, since the panel stores "12 KB" as 12 MB."""
     problems = _keyed(obj, "get-metrics", _METRICS)
     for key, entry in obj.items() if isinstance(obj, dict) else ():
         if not isinstance(entry, dict):
             continue  # _keyed said so
         where = f"get-metrics[{key!r}]"
-        for name in ("players", "ports"):
-            if name in entry and not isinstance(entry[name], list):
-                problems.append(f"{where}: {name!r} should be a list, got {entry[name]!r}")
         mem, cpu = entry.get("memory_usage"), entry.get("cpu_usage")
         if mem != "N/A" and not (isinstance(mem, str) and _MEMORY.fullmatch(mem)):
-            stored = _memory_mb(mem, "UP")
+            stored = metric_row({"memory_usage": mem})["memory_usage"]
             problems.append(f"{where}: memory_usage {mem!r} is stored as {stored:g} MB")
         if cpu != "N/A" and not (isinstance(cpu, str) and re.fullmatch(r"[0-9]+(\.[0-9]+)?%", cpu)):
             problems.append(f"{where}: cpu_usage {cpu!r} is not like '28%' or 'N/A'")
@@ -370,39 +351,26 @@ def created_service(stdout: str) -> str | None:
     return js_trim(last.split(":")[1]) if last.startswith("CreatedService:") else None
 
 
-def _memory_mb(value: object, panel: Panel) -> float:
-    if not _truthy(value) or value == "N/A":
-        return 0
-    if not isinstance(value, str) and panel == "FORK":  # FORK does not check the type
-        raise PanelError("TypeError: svc.memory_usage.match is not a function")
-    if (m := _MEMORY.match(value) if isinstance(value, str) else None) is None:
-        return 0
-    mb = _parse_float(m[1]) * (1024 if m[2] and m[2].upper() == "GB" else 1)
-    return _parse_int(_num_str(mb))
-
-
-def _cpu_percent(value: object, panel: Panel) -> float:
-    if panel == "FORK":  # parseInt(svc.cpu_usage) || 0
-        cpu = _parse_int(_js_string(value))
-        return 0 if math.isnan(cpu) else cpu
-    if not _truthy(value) or value == "N/A":
-        return 0
-    if isinstance(value, str):
-        return _parse_float(value.replace("%", "", 1))
-    return _parse_int(_js_string(value))
-
-
 def metric_row(entry: Mapping[str, object], panel: Panel = "UP") -> dict[str, object]:
-    """§2 the Metric row (FORK/UP libs/get_application_metrics.mjs, via tasks/metrics_poll.mjs):
-    player_count `|| 0`; status 1 if running; memory in whole MB (GB x 1024, other units read as
-    MB, "." is NaN, FORK throws on a number); CPU UP parseFloat ("28.5%" 28.5), FORK parseInt."""
-    players = entry.get("player_count")
-    return {
-        "player_count": players if _truthy(players) else 0,
-        "status": 1 if entry.get("status") == "running" else 0,
-        "memory_usage": _memory_mb(entry.get("memory_usage"), panel),
-        "cpu_usage": _cpu_percent(entry.get("cpu_usage"), panel),
-    }
+    """§2 Metric row (FORK/UP libs/get_application_metrics.mjs): player_count `|| 0`, status 1 if
+    running, memory whole MB (GB x 1024, other units read as MB; FORK throws on a number), CPU %
+    by parseFloat (UP, after one '%' is dropped) or parseInt (FORK)."""
+    players, mem, cpu = (entry.get(k) for k in ("player_count", "memory_usage", "cpu_usage"))
+    mb = 0.0
+    if _truthy(mem) and mem != "N/A":
+        if not isinstance(mem, str) and panel == "FORK":  # FORK calls .match unchecked
+            raise PanelError("TypeError: svc.memory_usage.match is not a function")
+        if m := _MEMORY.match(mem) if isinstance(mem, str) else None:
+            mb = _parse(m[1]) * (1024 if m[2] and m[2].upper() == "GB" else 1)
+            mb = _parse(_num_str(mb), whole=True)  # parseInt(number) reads its toString()
+    if panel == "FORK":  # parseInt(svc.cpu_usage) || 0
+        pct = 0.0 if math.isnan(pct := _parse(cpu, whole=True)) else pct
+    elif _truthy(cpu) and cpu != "N/A":
+        pct = _parse(cpu.replace("%", "", 1)) if isinstance(cpu, str) else _parse(cpu, whole=True)
+    else:
+        pct = 0.0
+    row: dict[str, object] = {"player_count": players if _truthy(players) else 0, "cpu_usage": pct}
+    return row | {"status": 1 if entry.get("status") == "running" else 0, "memory_usage": mb}
 
 
 # --- §2 backups listing -----------------------------------------------------------------------
@@ -421,9 +389,8 @@ def _modified(row: Mapping[str, object]) -> float:  # `b.modified - a.modified`:
 
 
 def backups_listing(files: Sequence[Mapping[str, object]]) -> list[str]:
-    """§2 Backups listing (UP public/assets/service_backups.js, FORK application_backups.js):
-    files.js rows in the stable sort `(a, b) => b.modified - a.modified` (newest first, NaN a
-    tie), kept if the name ends in '.tar.gz': the names offered for restore, in order."""
+    """§2 Backups listing (UP public/assets/service_backups.js, FORK application_backups.js): rows
+    stably sorted by `b.modified - a.modified` (NaN ties), names ending in '.tar.gz', in order."""
 
     def newer_first(a: Mapping[str, object], b: Mapping[str, object]) -> int:
         d = _modified(b) - _modified(a)

@@ -56,6 +56,10 @@ class ConfigOption(NamedTuple):
     help: str = ""
     options: tuple[Any, ...] = ()
     group: str = ""
+    min: float | None = None  # numbers: the range set-config allows
+    max: float | None = None
+    style: str = ""  # properties: java | plain; cfg: quake | source | teeworlds
+    struct: str | None = None  # ini: the Unreal `Key=(Field=...)` line `key` is a field of
 
 
 class App(NamedTuple):

@@ -23,25 +23,26 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from . import fsutil
+from . import fsutil, layout
 from .apps import App
 from .errors import InvalidInput, NotFound, WarlockError
 from .model import Instance
 from .paths import PACKAGE_ROOT
 
-BACKUPS = "backups"
+BACKUPS = layout.BACKUPS
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")  # what a panel may pass as a bare file name
-_SKIP = {BACKUPS, "console"}  # not saves: the archives themselves, the runner's FIFO
+# not saves: the runner's FIFO, and (in layout 1, where they shared a directory) the archives
+_SKIP = {BACKUPS, "console"}
 
 
 def backup_dir(inst: Instance) -> Path:
-    if not Path(inst.path).is_dir():
-        raise NotFound(f"{inst.id}: its directory {inst.path} is missing")
-    return Path(inst.path) / BACKUPS
+    if not layout.data_dir(inst).is_dir():
+        raise NotFound(f"{inst.id}: its directory {layout.data_dir(inst)} is missing")
+    return layout.backups_dir(inst)
 
 
 def members(inst: Instance, app: App) -> list[str]:
-    root = Path(inst.path)
+    root = layout.data_dir(inst)
     if app.saves:
         return [s for s in app.saves if (root / s).exists()]
     return sorted(p.name for p in root.iterdir() if p.name not in _SKIP)
@@ -95,7 +96,7 @@ def stamp() -> str:
 
 def write(inst: Instance, app: App, suffix: str = "") -> Path:
     d = backup_dir(inst)  # made by lock(), held by our caller
-    root = Path(inst.path)
+    root = layout.data_dir(inst)
     st = root.stat()
     # read as the instance's user: a game that swaps a save for a link to a file only
     # root may read gets a permission error, not that file in its backup
@@ -189,7 +190,7 @@ def replace_saves(
 ) -> Path | None:  # fmt: skip
     """Put the checked `members` of `tar` in place of the instance's saves, owned by its
     user; returns the safety archive of what was replaced (None without `safety`)."""
-    root = Path(inst.path)
+    root = layout.data_dir(inst)
     st = root.stat()
     with fsutil.locked(lock(inst)):
         kept = write(inst, app, suffix="-pre-restore") if safety else None

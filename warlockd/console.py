@@ -7,13 +7,14 @@ import errno
 import os
 from pathlib import Path
 
+from . import layout
 from .apps import App
 from .errors import InvalidInput, WarlockError
 from .model import Instance
 
 
 def fifo_path(inst: Instance) -> Path:
-    return Path(inst.path) / "console"
+    return layout.data_dir(inst) / "console"
 
 
 def send(inst: Instance, app: App, text: str) -> str | None:

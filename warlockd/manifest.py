@@ -12,6 +12,7 @@ from .apps import App, ConfigOption, PortSpec, Rcon, Stop, Transport
 from .errors import InvalidInput
 from .model import validate_guid
 from .protocols import QUERY_PROTOCOLS  # not .query: apps need no socket
+from .settings.spec import EXTRA_KEYS, check_extras
 from .sources import FILENAME_RE, InstallSpec
 
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -346,6 +347,10 @@ def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
         if fmt not in (None, "cli") and file is None:
             c.bad(w + "file", f"a file for format {fmt}")
         options = c.get(t, "options", list, "a list of allowed values", w, [])
+        extras = {k: t[k] for k in EXTRA_KEYS if k in t}
+        if fmt is not None and kind is not None:
+            for problem in check_extras(extras, fmt, kind):
+                c.errors.append(f"{c.path}: {w}{problem}")
         if None not in (option, key, fmt):
             out.append(
                 ConfigOption(
@@ -359,6 +364,7 @@ def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
                     help=c.get(t, "help", str, "a help text", w, ""),
                     options=tuple(options),
                     group=c.get(t, "group", str, "a group name", w, ""),
+                    **{k: v for k, v in extras.items() if not check_extras({k: v}, fmt, kind)},
                 )
             )
     if len({o.option for o in out}) != len(out):

@@ -150,6 +150,9 @@ class Instance(NamedTuple):
     env: dict[str, str] = {}  # noqa: RUF012
     build: str = ""  # the install build it runs from
     secrets: dict[str, str] = {}  # noqa: RUF012 (generated once: rcon passwords...)
+    layout: int = 2  # of its directory (layout.py); records without one are from layout 1
+    config: dict[str, str] = {}  # noqa: RUF012 (settings kept here: command-line options)
+    max_players: int | None = None  # when set-config changed the app's default
 
     @property
     def unit(self) -> str:
@@ -175,7 +178,9 @@ class Instance(NamedTuple):
             "env": dict(self.env),
             "build": self.build,
             "secrets": dict(self.secrets),
-        }
+            "layout": self.layout,
+            "config": dict(self.config),
+        } | ({"max_players": self.max_players} if self.max_players is not None else {})
 
     def public(self) -> dict[str, Any]:
         """The record as commands print it: generated secrets (rcon passwords) stay on disk."""
@@ -198,6 +203,13 @@ class Instance(NamedTuple):
                 env={str(k): str(v) for k, v in dict(data.get("env", {})).items()},
                 build=str(data.get("build", "")),
                 secrets={str(k): str(v) for k, v in dict(data.get("secrets", {})).items()},
+                layout=_whole(data.get("layout", 1), "layout", 1, 2),
+                config={str(k): str(v) for k, v in dict(data.get("config", {})).items()},
+                max_players=(
+                    None
+                    if data.get("max_players") is None
+                    else _whole(data["max_players"], "max_players", 1, 10_000)
+                ),
             )
         except KeyError as e:
             raise InvalidInput(f"missing key {e.args[0]!r}") from None
@@ -205,6 +217,12 @@ class Instance(NamedTuple):
             if isinstance(e, InvalidInput):
                 raise
             raise InvalidInput(f"bad value: {e}") from None
+
+
+def _whole(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{what} {value!r} is not a whole number {low}..{high}")
+    return value
 
 
 class Status(StrEnum):

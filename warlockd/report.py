@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from . import procs
+from . import layout, procs
 from .apps import App
 from .model import Instance, status_of
 from .query import query
@@ -84,5 +84,5 @@ def service(
         "service_pid": state.main_pid,
         "game_pid": game_pid,
         "app_dir": str(app.asset_path),
-        "bak_dir": f"{inst.path}/backups",
+        "bak_dir": str(layout.backups_dir(inst)),
     }

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import fsutil
+from . import fsutil, layout
 from .apps import App
 from .errors import InvalidInput
 from .model import Instance
@@ -93,20 +93,30 @@ PYTHON = "/usr/bin/python3"  # Debian's: instance users can run it, unlike a ven
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # on PYTHONPATH for `-m warlockd.runner`
 
 
+def game_dir(inst: Instance) -> Path:
+    """The game's directory as its unit sees it: data/ (layout.py). An instance still in
+    layout 1 is moved there before its next start (see render_dropin)."""
+    return Path(inst.path) / layout.DATA
+
+
 def context(inst: Instance, app: App, install_path: Path) -> dict[str, Any]:
     """The values a manifest's command and env templates may use."""
+    from .settings.cli import template_values
+    from .settings.spec import settings_of
+
     first = app.ports[0].key
     return {
         "id": inst.id,
         "name": inst.name,
-        "path": inst.path,
+        "path": str(game_dir(inst)),
         "asset_path": str(install_path),
         "install_path": str(install_path),
-        "max_players": app.max_players,
+        "max_players": inst.max_players or app.max_players,
         "ports": dict(inst.ports),
         "port": inst.ports[first],
         "user": inst.user,
         "secrets": dict(inst.secrets),
+        "config": template_values(settings_of(app), inst.config),
     }
 
 
@@ -149,7 +159,7 @@ def environment(inst: Instance, app: App, install_path: Path) -> dict[str, str]:
 
 def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
     """The unit's main process: the runner, told how to probe and stop this game."""
-    argv = [PYTHON, "-m", "warlockd.runner", "--console", f"{inst.path}/console",
+    argv = [PYTHON, "-m", "warlockd.runner", "--console", f"{game_dir(inst)}/console",
             "--start-timeout", str(app.start_timeout), "--stop-signal", app.stop.signal,
             "--stop-timeout", str(app.stop.timeout)]  # fmt: skip
     if app.query != "none" and app.query_port:
@@ -201,13 +211,22 @@ def render_dropin(inst: Instance, app: App, paths: Paths, install_path: Path) ->
         if lines
         else ""
     )
-    argv = runner_argv(inst, app, list(game.values()))
+    # an argument that renders empty is left out: an optional setting, not set
+    argv = runner_argv(inst, app, [a for a in game.values() if a != ""])
+    validate_dir(inst.path)
     conf = tpl.render(
         id=inst.id,
         app_slug=app.slug,
         description=f"{app.title}: {name} ({inst.id})",
         user=inst.user,
-        path=validate_dir(inst.path),
+        path=str(game_dir(inst)),
+        # still in layout 1 (made by an earlier version, running when setup moved the
+        # others): its files move into data/ as root just before it starts again
+        migrate=(
+            " ".join(quote_arg(a) for a in (PYTHON, "-m", "warlockd.layout", inst.id))
+            if inst.layout < layout.LAYOUT
+            else None
+        ),
         environment=[quote_env(k, v) for k, v in sorted(env.items()) if k not in hidden],
         secrets_file=paths.dropin_dir(inst.unit) / SECRETS if secrets_file else None,
         exec_start=" ".join(quote_arg(a, secrets) for a in argv),

@@ -14,6 +14,7 @@ from warlockd.actions.services import listing
 from warlockd.actions.setup import refresh_dropins
 from warlockd.actions.start_stop import restart, set_enabled, start, stop
 from warlockd.errors import Conflict, InvalidInput, NotFound, SystemdError, WarlockError
+from warlockd.layout import data_dir
 from warlockd.model import DEFAULT_ID, Instance, Limits, parse_id
 from warlockd.store import Store
 from warlockd.systemd import UnitState
@@ -50,8 +51,10 @@ def test_three_instances_get_distinct_ports_records_dropins_and_reload_only_when
         assert app_file.read_text() == inst.path
         assert world.host.registry.get(inst.id) == inst
         assert f'"SERVER_PORT={inst.ports["game"]}"' in _dropin(world, inst).read_text()
-        assert Path(inst.path).is_dir()
-        assert world.accounts.users[inst.user] == inst.path
+        assert data_dir(inst).is_dir()
+        assert world.accounts.users[inst.user] == str(data_dir(inst))  # the game's home
+        top = Path(inst.path)
+        assert (top / "manage.py").is_file() and (top / "backups").is_dir()
     assert (world.paths.units / "game@.service").is_file()
     assert [op for op, _ in world.mem.calls if op != "states"] == ["reload"]
 
@@ -80,7 +83,8 @@ def test_create_uses_the_given_id_name_dir_limits_and_env(world: World) -> None:
     text = _dropin(world, inst).read_text()
     assert "MemoryMax=1G\n" in text
     assert 'Environment="GREETING=hi there"\n' in text
-    assert oct(Path(inst.path).stat().st_mode & 0o777) == oct(0o750)
+    assert oct(Path(inst.path).stat().st_mode & 0o777) == oct(0o755)  # root's: manage.py
+    assert oct(data_dir(inst).stat().st_mode & 0o777) == oct(0o750)  # the game's
 
 
 def test_create_of_the_default_instance_registers_it_under_the_bare_guid(world: World) -> None:
@@ -318,7 +322,7 @@ def test_delete_stops_and_unregisters_but_keeps_data_and_user(world: World, inst
 
 
 def test_delete_with_purge_also_removes_the_dir_and_the_user(world: World, inst: Instance) -> None:
-    (Path(inst.path) / "world.sav").write_text("x")
+    (data_dir(inst) / "world.sav").write_text("x")
     removed = delete(world.host, inst, purge=True)
     assert not Path(inst.path).exists()
     assert inst.user not in world.accounts.users
@@ -444,6 +448,11 @@ def test_a_successful_create_leaves_no_note(world: World) -> None:
     assert not list(world.paths.state.glob(".creating-*"))
 
 
+def _rewritten(lines: list[str]) -> list[str]:
+    """The units whose drop-ins refresh_dropins says it rewrote."""
+    return [line.split()[4] for line in lines if line.startswith("rewrote the drop-in of ")]
+
+
 def test_refresh_rewrites_only_the_dropins_that_differ_with_one_reload(world: World) -> None:
     made = [create(world.host, CreateRequest("example", f"n{n}")) for n in range(3)]
     stale = world.paths.dropin_dir(made[1].unit) / "50-warlock.conf"
@@ -451,7 +460,7 @@ def test_refresh_rewrites_only_the_dropins_that_differ_with_one_reload(world: Wo
     stale.write_text(current.replace("TimeoutStopSec=", "TimeoutStopSec=1\n#"))
     untouched = {p: p.stat().st_mtime_ns for p in world.paths.units.rglob("*.conf")}
     reloads = world.mem.reloads
-    assert refresh_dropins(world.host) == [made[1].unit]
+    assert _rewritten(refresh_dropins(world.host)) == [made[1].unit]
     assert stale.read_text() == current and world.mem.reloads == reloads + 1
     for path, mtime in untouched.items():
         if path != stale:
@@ -466,7 +475,7 @@ def test_refresh_moves_inline_secrets_to_the_secrets_file(world: World) -> None:
         world.host.registry.save(inst)  # as a record of an app that has secrets would be
     old = world.paths.dropin_dir(inst.unit) / "50-warlock.conf"
     old.write_text(old.read_text() + 'Environment="X=Abcdefghij0123456789"\n')
-    assert refresh_dropins(world.host) == [inst.unit]
+    assert _rewritten(refresh_dropins(world.host)) == [inst.unit]
     assert "Abcdefghij0123456789" not in old.read_text()
     secrets = old.parent / "secrets.env"
     assert "Abcdefghij0123456789" in secrets.read_text()
@@ -482,5 +491,5 @@ def test_refresh_skips_an_instance_whose_app_is_gone_and_goes_on(
         world.host.registry.remove(a)
         world.host.registry.save(orphan)
     (world.paths.dropin_dir(b.unit) / "50-warlock.conf").write_text("[Service]\n")
-    assert refresh_dropins(world.host) == [b.unit]
-    assert f"{a.unit}: drop-in left as it is" in capsys.readouterr().err
+    assert _rewritten(refresh_dropins(world.host)) == [b.unit]
+    assert f"{a.unit}: left as it is" in capsys.readouterr().err

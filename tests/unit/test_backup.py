@@ -20,6 +20,7 @@ from warlockd.actions.pack import import_pack, pack
 from warlockd.actions.restore import restore
 from warlockd.actions.start_stop import start
 from warlockd.errors import Conflict, InvalidInput, NotFound
+from warlockd.layout import data_dir, packs_dir
 from warlockd.model import Instance
 from warlockd.store import Store
 
@@ -32,11 +33,11 @@ def inst(world: World) -> Instance:
 
 
 def _world(inst: Instance, tick: int) -> None:
-    (Path(inst.path) / "world.json").write_text(json.dumps({"tick": tick}))
+    (data_dir(inst) / "world.json").write_text(json.dumps({"tick": tick}))
 
 
 def _tick(inst: Instance) -> int:
-    return int(json.loads((Path(inst.path) / "world.json").read_text())["tick"])
+    return int(json.loads((data_dir(inst) / "world.json").read_text())["tick"])
 
 
 def _names(archive: str | Path) -> list[str]:
@@ -64,7 +65,7 @@ def _evil(inst: Instance, name: str, member: tarfile.TarInfo, data: bytes = b"x"
 def test_a_backup_holds_the_saves_the_manifest_names_and_nothing_half_written(
     world: World, inst: Instance
 ) -> None:
-    (Path(inst.path) / "console").write_text("")  # not a save
+    (data_dir(inst) / "console").write_text("")  # not a save
     result = backup(world.host, inst)
     assert Path(result.file).name.startswith(f"{inst.id}-backup-")
     assert result.file.endswith(".tar.gz") and result.size == Path(result.file).stat().st_size
@@ -98,7 +99,7 @@ def test_restore_puts_the_saves_back_and_keeps_a_safety_backup(
         member = tar.extractfile("world.json")
         assert member is not None and json.loads(member.read())["tick"] == 99
     assert result["restarted"] is False and result["paths"] == ["world.json"]
-    assert not [p for p in Path(inst.path).iterdir() if p.name.startswith(".restore")]
+    assert not [p for p in data_dir(inst).iterdir() if p.name.startswith(".restore")]
     assert "restored" in _events(world)[-1][1]
 
 
@@ -150,7 +151,7 @@ def test_restore_drops_setuid_bits(world: World, inst: Instance) -> None:
     member.mode = 0o4755
     evil = _evil(inst, "suid.tar.gz", member, json.dumps({"tick": 3}).encode())
     restore(world.host, inst, evil.name)
-    assert _tick(inst) == 3 and (Path(inst.path) / "world.json").stat().st_mode & 0o7000 == 0
+    assert _tick(inst) == 3 and (data_dir(inst) / "world.json").stat().st_mode & 0o7000 == 0
 
 
 @pytest.mark.parametrize(
@@ -187,7 +188,7 @@ def test_restore_of_a_file_that_is_not_an_archive_changes_nothing(
 def test_an_instance_whose_directory_is_gone_is_one_clear_error(
     world: World, inst: Instance
 ) -> None:
-    shutil.rmtree(inst.path)
+    shutil.rmtree(data_dir(inst))
     for call in (
         lambda: backup(world.host, inst),
         lambda: restore(world.host, inst, "x"),
@@ -236,7 +237,7 @@ def test_a_clone_gets_the_saves_limits_and_env_with_its_own_id_ports_and_user(
 def test_a_clone_of_an_instance_without_saves_is_a_plain_create(world: World) -> None:
     source = create(world.host, CreateRequest("example", "Fresh"))
     made = clone(world.host, source)
-    assert made.name == "Fresh (copy)" and not (Path(made.path) / "world.json").exists()
+    assert made.name == "Fresh (copy)" and not (data_dir(made) / "world.json").exists()
 
 
 def test_a_long_name_still_fits_with_its_copy_suffix(world: World) -> None:
@@ -300,14 +301,19 @@ def test_a_pack_holds_the_settings_and_saves_and_imports_as_a_new_instance(
         world.host.registry.save(source)
     made = pack(world.host, source)
     packed = Path(str(made["file"]))
-    assert packed.parent == archives.backup_dir(source) and packed.stat().st_mode & 0o777 == 0o600
+    # beside the backups, not among them: panels offer every archive in backups/ to restore
+    assert packed.parent == packs_dir(source) and packed.stat().st_mode & 0o777 == 0o600
+    assert packs_dir(source).stat().st_mode & 0o777 == 0o700
     assert _names(packed) == ["instance.json", "saves.tar.gz"]
     with tarfile.open(packed) as tar:
         raw = tar.extractfile("instance.json")
         assert raw is not None
         text = raw.read().decode()
     assert "Secret0123456789abcd" not in text and json.loads(text)["env"] == {"GREETING": "hi"}
-    assert [p.name for p in archives.backup_dir(source).glob("*.tar.gz")] == [packed.name]
+    assert [p.name for p in packs_dir(source).glob("*.tar.gz")] == [packed.name]
+    assert list(archives.backup_dir(source).glob("*.tar.gz")) == []
+    with pytest.raises(NotFound):  # restore takes backups, not packs
+        restore(world.host, source, packed.name)
 
     copy = tmp_path / "moved.tar.gz"  # as if carried to another host
     shutil.copy(packed, copy)

@@ -22,6 +22,7 @@ from warlockd.actions.start_stop import start
 from warlockd.cli import entry, fast, full
 from warlockd.cli import run as cli_run
 from warlockd.commands import TABLE
+from warlockd.layout import data_dir
 from warlockd.model import Instance
 from warlockd.registry import Registry
 
@@ -91,7 +92,7 @@ def _seed(root: Path) -> Instance:
         ports={"game": 30000},
         created_at="2025-01-01T00:00:00+00:00",
     )
-    Path(inst.path).mkdir(parents=True)
+    data_dir(inst).mkdir(parents=True)
     registry = Registry(make_paths(root))
     with registry.lock():
         registry.save(inst)
@@ -350,7 +351,7 @@ def test_both_spellings_of_list_give_the_same_output_on_a_seeded_host(
 @pytest.fixture
 def console(seeded: Instance) -> Iterator[Callable[[], bytes]]:
     """A reader on the seeded instance's console FIFO; call it to take what was written."""
-    fifo = Path(seeded.path) / "console"
+    fifo = data_dir(seeded) / "console"
     os.mkfifo(fifo)
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
 
@@ -428,7 +429,7 @@ def test_both_spellings_of_clone_and_import_reach_them_with_the_same_options(
 def test_a_command_for_a_game_that_is_not_reading_fails_with_one_line(
     tmp_path: Path, seeded: Instance
 ) -> None:
-    os.mkfifo(Path(seeded.path) / "console")  # nobody reads it
+    os.mkfifo(data_dir(seeded) / "console")  # nobody reads it
     line = _one_error_line(_in_process(tmp_path)(["--instance", ID_A, "--cmd", "say hi"]), 1)
     assert "not reading its console" in line
 
@@ -558,7 +559,7 @@ def test_backup_and_restore_in_both_spellings(
 ) -> None:
 
     inst = create(world.host, CreateRequest("example", "b", ID_A))
-    (Path(inst.path) / "world.json").write_text('{"tick": 5}')
+    (data_dir(inst) / "world.json").write_text('{"tick": 5}')
     monkeypatch.setattr(cli_run, "make_host", lambda: world.host)
     capsys.readouterr()
     assert full.main(["--instance", ID_A, "--backup", "--max-backups", "1"]) == 0
@@ -566,11 +567,11 @@ def test_backup_and_restore_in_both_spellings(
     assert full.main(["backup", "--instance", ID_A, "--max-backups", "1"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["pruned"] == [first["file"]]
-    (Path(inst.path) / "world.json").write_text('{"tick": 9}')
+    (data_dir(inst) / "world.json").write_text('{"tick": 9}')
     name = Path(second["file"]).name
     assert full.main(["--instance", ID_A, "--restore", name]) == 0
     assert json.loads(capsys.readouterr().out)["restored"] == second["file"]
-    assert (Path(inst.path) / "world.json").read_text() == '{"tick": 5}'
+    assert (data_dir(inst) / "world.json").read_text() == '{"tick": 5}'
     assert full.main(["restore", name, "--instance", ID_A]) == 0
     assert full.main(["restore", "--instance", ID_A, "../x"]) == 2
     assert "error: backup path" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from warlockd.actions.pack import pack
 from warlockd.cli import entry, fast, full
 from warlockd.cli import run as cli_run
 from warlockd.commands import COMMANDS, GLOBAL, TABLE, Command, Output
+from warlockd.layout import data_dir
 
 # What a scenario needs before the command runs: the arguments it adds, given the world.
 Setup = Callable[[World], list[str]]
@@ -38,7 +39,7 @@ def _nothing(world: World) -> list[str]:
 
 
 def _console(world: World) -> list[str]:
-    fifo = Path(world.host.registry.get(ID_A).path) / "console"
+    fifo = data_dir(world.host.registry.get(ID_A)) / "console"
     os.mkfifo(fifo)
     _readers.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # the game reading it
     return ["say hi"]
@@ -119,7 +120,7 @@ def _no_exec(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def _world(root: Path) -> World:
     world = World(root, make_paths(root))
     made = create(world.host, CreateRequest("example", "seeded", ID_A))
-    (Path(made.path) / "world.json").write_text('{"tick": 3}')
+    (data_dir(made) / "world.json").write_text('{"tick": 3}')
     return world
 
 

@@ -23,6 +23,7 @@ from warlockd.model import Instance
 MANIFESTS = sorted(INSTALLERS.glob("*.toml"))
 INSTALL_PATH = Path("/var/lib/warlock/apps/guid/12345")
 INSTANCE_DIR = "/srv/games/test-1"
+GAME_DIR = f"{INSTANCE_DIR}/data"  # what the game sees as its directory (layout.py)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def test_every_command_env_and_rcon_password_renders_for_an_instance(path: Path)
         assert password["rcon"] in secrets.values()
     rendered = units.render_dropin(_instance(app), app, INSTALLED, INSTALL_PATH)
     dropin = rendered.conf
-    assert "ExecStart=" in dropin and f"WorkingDirectory={INSTANCE_DIR}" in dropin
+    assert "ExecStart=" in dropin and f"WorkingDirectory={GAME_DIR}" in dropin
     for secret in _instance(app).secrets.values():  # only in the root-only secrets file
         assert secret not in dropin and secret in rendered.secrets
 
@@ -167,7 +168,7 @@ def test_saves_stay_in_the_instance_directory(slug: str) -> None:
     app = _app(slug)
     command, env = _rendered(app)
     if app.saves:
-        assert any(INSTANCE_DIR in a for a in [*command, *env.values()]), "nothing moves saves"
+        assert any(GAME_DIR in a for a in [*command, *env.values()]), "nothing moves saves"
     assert all(not s.startswith("/") for s in app.saves)
     assert app.writable == ()  # the shared install stays read-only for every one of these
 
@@ -184,7 +185,7 @@ def test_valheim_specifics() -> None:
     app = _app("valheim")
     command, env = _rendered(app)
     assert command[0] == f"{INSTALL_PATH}/valheim_server.x86_64"
-    assert command[command.index("-savedir") + 1] == f"{INSTANCE_DIR}/save"
+    assert command[command.index("-savedir") + 1] == f"{GAME_DIR}/save"
     assert command[command.index("-public") + 1] == "1"  # the A2S query answers when public
     assert "-crossplay" not in command
     assert len(command[command.index("-password") + 1]) >= 5  # the game's minimum
@@ -197,7 +198,7 @@ def test_palworld_specifics() -> None:
     command, _ = _rendered(_app("palworld"))
     assert command[:2] == [f"{INSTALL_PATH}/Pal/Binaries/Linux/PalServer-Linux-Shipping", "Pal"]
     assert "-port=8211" in command and "-queryport=27015" in command
-    assert f"-UserDir={INSTANCE_DIR}/Pal" in command
+    assert f"-UserDir={GAME_DIR}/Pal" in command
 
 
 def test_cs2_specifics() -> None:
@@ -210,7 +211,7 @@ def test_cs2_specifics() -> None:
 def test_zomboid_specifics() -> None:
     command, _ = _rendered(_app("zomboid"))
     assert command[0] == f"{INSTALL_PATH}/start-server.sh"
-    assert f"-cachedir={INSTANCE_DIR}/Zomboid" in command
+    assert f"-cachedir={GAME_DIR}/Zomboid" in command
     assert command[command.index("-adminpassword") + 1] == "S" * 16  # no prompt on stdin
     assert command[command.index("-port") + 1] == "16261"
     assert command[command.index("-udpport") + 1] == "16262"
@@ -228,7 +229,7 @@ def test_ark_specifics() -> None:
     assert "?RCONEnabled=True?RCONPort=27020?" in url
     assert url.endswith(f"?ServerAdminPassword={'S' * 20}")
     assert "-port=7777" in command
-    assert env["STEAM_COMPAT_DATA_PATH"].startswith(INSTANCE_DIR)
+    assert env["STEAM_COMPAT_DATA_PATH"].startswith(GAME_DIR)
 
 
 def test_rust_specifics() -> None:
@@ -248,7 +249,7 @@ def test_minecraft_specifics() -> None:
     command, _ = _rendered(app)
     assert command[command.index("-jar") + 1] == f"{INSTALL_PATH}/server.jar"
     assert command[command.index("--port") + 1] == "25565"  # works before server.properties
-    assert command[command.index("--universe") + 1] == INSTANCE_DIR
+    assert command[command.index("--universe") + 1] == GAME_DIR
     eula = next(c for c in app.configs if c.file == "eula.txt")
     assert (eula.key, eula.type, eula.default) == ("eula", "bool", False)  # never accepted for you
 

@@ -15,7 +15,7 @@ from tests.unit.support import INSTALLERS
 from tests.unit.test_settings_files import snapshot
 from warlockd.apps import App, load_manifest
 from warlockd.errors import InvalidInput
-from warlockd.settings import Change, get_configs, set_config
+from warlockd.settings.api import Change, get_configs, set_config
 
 CONTRACT_KEYS = {"option", "default", "value", "type", "help", "options", "group"}
 OA_CFG = "home/baseoa/server.cfg"

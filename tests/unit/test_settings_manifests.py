@@ -17,8 +17,9 @@ import pytest
 from tests.unit.settings_samples import SAMPLES
 from tests.unit.support import INSTALLERS
 from warlockd.apps import App, load_manifest
-from warlockd.settings import get_configs, set_config, settings_of, values
-from warlockd.settings.spec import Setting
+from warlockd.settings import values
+from warlockd.settings.api import get_configs, set_config
+from warlockd.settings.spec import Setting, settings_of
 
 MANIFESTS = sorted(INSTALLERS.glob("*.toml"))
 OPTIONS = [(path.stem, s.option) for path in MANIFESTS for s in settings_of(load_manifest(path))]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import fsutil, units
+from .. import fsutil, layout, units
 from ..apps import find_app
 from ..builds import ensure_installed, log
 from ..errors import Conflict, InvalidInput, WarlockError
@@ -189,12 +189,23 @@ def _undo_create(host: Host, stub: Instance, data: dict[str, Any]) -> None:
     directory = Path(stub.path)
     if data["dir_mode"] is None:
         shutil.rmtree(directory, ignore_errors=True)
-    elif directory.is_dir():  # an empty --dir: back to its owner
-        mode, uid, gid = data["dir_mode"]
-        os.chown(directory, uid, gid)
-        directory.chmod(mode)
+    elif directory.is_dir():  # an empty --dir: emptied again, back to its owner
+        _give_back(directory, *data["dir_mode"])
     if not data["user_existed"]:
         host.accounts.remove(stub.user)
+
+
+def _give_back(directory: Path, mode: int, uid: int, gid: int) -> None:
+    """An --dir as it was given: empty, its owner's, its mode."""
+    import shutil
+
+    for entry in directory.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    os.chown(directory, uid, gid)
+    directory.chmod(mode)
 
 
 def _apply_create(
@@ -215,19 +226,17 @@ def _apply_create(
             "dir_mode": [st.st_mode & 0o7777, st.st_uid, st.st_gid] if st else None,
         }), mode=0o600)  # fmt: skip
         undo.append(lambda: fsutil.remove(note))
-        uid, gid = host.accounts.ensure(inst.user, inst.path)
+        data = layout.data_dir(inst)
+        uid, gid = host.accounts.ensure(inst.user, str(data))
         if not user_existed:
             undo.append(lambda: host.accounts.remove(inst.user))
-        if not directory.exists():
-            directory.mkdir(parents=True, mode=0o750)
+        if st is None:
             undo.append(lambda: shutil.rmtree(directory, ignore_errors=True))
-        elif st is not None:  # an empty --dir: back to its owner, not to a user about to go
-            undo.append(lambda: directory.chmod(st.st_mode & 0o7777))
-            undo.append(lambda: os.chown(directory, st.st_uid, st.st_gid))
-        shutil.chown(directory, uid, gid)
-        directory.chmod(0o750)
+        else:  # an empty --dir: back to its owner, not to a user about to go
+            undo.append(lambda: _give_back(directory, st.st_mode & 0o7777, st.st_uid, st.st_gid))
+        layout.make(inst, uid, gid)
         for rel in writable:  # the game's own copy of files it writes beside its binary
-            source, target = install / rel, directory / rel
+            source, target = install / rel, data / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
                 shutil.copytree(source, target, dirs_exist_ok=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import archives, fsutil
+from .. import archives, fsutil, layout
 from ..apps import find_app
 from ..errors import InvalidInput, NotFound
 from ..host import Host
@@ -59,7 +59,7 @@ def pack(host: Host, inst: Instance) -> dict[str, object]:
 
 def _write_pack(inst: Instance, record: bytes, saves: Path | None) -> Path:
     with (
-        archives.placed(archives.backup_dir(inst), f"{inst.id}-pack-{archives.stamp()}") as (
+        archives.placed(_packs(inst), f"{inst.id}-pack-{archives.stamp()}") as (
             out,
             final,
         ),
@@ -71,6 +71,14 @@ def _write_pack(inst: Instance, record: bytes, saves: Path | None) -> Path:
         if saves:
             tar.add(saves, arcname=PACK_SAVES, recursive=False)
     return final
+
+
+def _packs(inst: Instance) -> Path:
+    """Packs go beside the backups, not among them: the panels offer every archive in
+    backups/ to restore, and a pack is not a backup."""
+    d = layout.packs_dir(inst)
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d
 
 
 def import_pack(

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import fsutil, units
+from .. import fsutil, layout, units
 from ..apps import App, find_app
 from ..builds import install_path, log
 from ..completion import script
 from ..errors import WarlockError
 from ..host import Host
+from ..model import Instance
 from ..paths import PACKAGE_ROOT
+from ..systemd import UnitState
 from . import Args, Outcome
 
 POLICY = Path("/etc/dbus-1/system.d/org.warlock.Manager1.conf")
@@ -77,35 +79,57 @@ def _write(path: Path, text: str, secret: bool = False) -> bool:
 
 
 def refresh_dropins(host: Host) -> list[str]:
-    """Render every instance's drop-in again and write the ones that changed (a newer
-    warlockd, an edited manifest), with one reload. A running game keeps what it was
-    started with until its next start. Returns the units whose drop-ins were rewritten."""
-    changed: list[str] = []
+    """Bring every instance up to date: its directory into the current layout (while its
+    game is stopped; a running one moves when it next starts), its manage.py, and its
+    drop-in rendered again (a newer warlockd, an edited manifest), with one reload. A
+    running game keeps what it was started with until its next start. Returns what was
+    done, one line each."""
+    done: list[str] = []
+    rewrote = False
     apps: dict[str, App] = {}
     with host.registry.lock():
         instances, _ = host.registry.scan()
+        old = [i for i in instances if i.layout < layout.LAYOUT]
+        states = host.systemd.states("game@*.service") if old else {}
         for inst in instances:
             try:
+                if inst.layout < layout.LAYOUT:
+                    inst = _migrated(host, inst, states.get(inst.unit), done)
+                elif layout.write_shim(Path(inst.path), layout.shim_text(instance=inst.id)):
+                    done.append(f"wrote {Path(inst.path) / layout.SHIM}")
                 app = apps.get(inst.app) or apps.setdefault(
                     inst.app, find_app(host.paths, inst.app)
                 )
                 path = install_path(host.paths, app, inst.build)
                 dropin = units.render_dropin(inst, app, host.paths, path)
-            except WarlockError as e:  # one instance's problem does not stop the others
-                log(f"warning: {inst.unit}: drop-in left as it is: {e.message}")
+            except (WarlockError, OSError) as e:  # one instance's problem stops no other
+                log(f"warning: {inst.unit}: left as it is: {e}")
                 continue
             if units.read_dropin(host.paths, inst) != dropin:
                 units.write_dropin(host.paths, inst, dropin)
-                changed.append(inst.unit)
-        if changed:
+                rewrote = True
+                done.append(f"rewrote the drop-in of {inst.unit} (applies at its next start)")
+        if rewrote:
             host.systemd.reload()
-    return changed
+    return done
+
+
+def _migrated(host: Host, inst: Instance, st: UnitState | None, done: list[str]) -> Instance:
+    """A layout-1 instance moved into the current layout now if its game is stopped."""
+    if st is not None and st.active in ("active", "activating", "deactivating", "reloading"):
+        done.append(
+            f"{inst.unit} runs: its files move into {layout.data_dir(inst.with_(layout=2))} "
+            f"(and it gets its {layout.SHIM}) when it next starts"
+        )
+        return inst
+    moved = layout.migrate(inst)
+    host.registry.save(moved)
+    done.append(f"moved the files of {inst.unit} into {layout.data_dir(moved)}")
+    return moved
 
 
 def do_setup(host: Host, args: Args) -> Outcome:
     notes = [f"installed {path}" for path in install(host)]
     notes.append("warlockd.service is running")
-    notes += [
-        f"rewrote the drop-in of {u} (applies at its next start)" for u in refresh_dropins(host)
-    ]
+    notes += refresh_dropins(host)
     return Outcome(notes=tuple(notes))

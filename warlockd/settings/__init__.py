@@ -3,10 +3,5 @@
 The API is in api.py (get_configs, set_config, Change); one module per file format (ini,
 properties, jsonfile, cfg, and cli for options on the command line), values.py to check
 and convert values, files.py for the file system, spec.py for the manifest's options.
+Nothing is imported here: reading a manifest imports spec.py alone.
 """
-
-from .api import Change, get_configs, lock_path, set_config
-from .spec import Setting, settings_of
-from .values import Value
-
-__all__ = ["Change", "Setting", "Value", "get_configs", "lock_path", "set_config", "settings_of"]

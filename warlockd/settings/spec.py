@@ -2,19 +2,16 @@
 
 The added keys are optional: `min`/`max` (numbers), `style` (properties: java | plain;
 cfg: quake | source | teeworlds) and `struct` (ini: the key of an Unreal `Key=(Field=...)`
-line; `key` then names a field of it). apps.ConfigOption does not carry them yet, so
-`settings_of` takes them from the manifest's raw tables; `check_extras` is the validation
-apps._parse_configs can call once it does.
+line; `key` then names a field of it). manifest.py checks them with `check_extras`.
 """
 
 from __future__ import annotations
 
-import tomllib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import InvalidInput
 
-if TYPE_CHECKING:  # apps._parse_configs may import check_extras from here
+if TYPE_CHECKING:  # manifest.py imports check_extras from here
     from ..apps import App, ConfigOption
 
 STYLES = {"properties": ("java", "plain"), "cfg": ("quake", "source", "teeworlds")}
@@ -39,10 +36,8 @@ class Setting(NamedTuple):
     struct: str | None = None
 
     @classmethod
-    def of(cls, opt: ConfigOption, extras: dict[str, Any] | None = None) -> Setting:
-        """By field name, so it keeps working once ConfigOption carries the added keys."""
+    def of(cls, opt: ConfigOption) -> Setting:
         fields = {k: v for k, v in opt._asdict().items() if k in cls._fields}
-        fields |= {k: v for k, v in (extras or {}).items() if k in EXTRA_KEYS}
         fields["style"] = fields.get("style") or DEFAULT_STYLE.get(opt.format, "")
         return cls(**fields)
 
@@ -75,29 +70,9 @@ def check_extras(t: dict[str, Any], fmt: str, kind: str) -> list[str]:
     return errors
 
 
-def _raw_tables(app: App) -> list[dict[str, Any]]:
-    """The manifest's [[config]] tables as written; [] when the file is gone (tests build
-    apps from data, and an app that loaded once stays usable)."""
-    try:
-        data = tomllib.loads(app.manifest.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return []
-    raw = data.get("config", [])
-    return [t for t in raw if isinstance(t, dict)] if isinstance(raw, list) else []
-
-
 def settings_of(app: App) -> tuple[Setting, ...]:
-    """Every [[config]] option of an app, with its added keys checked."""
-    tables = {t.get("option"): t for t in _raw_tables(app)}
-    out: list[Setting] = []
-    problems: list[str] = []
-    for i, opt in enumerate(app.configs):
-        extras = {k: v for k, v in tables.get(opt.option, {}).items() if k in EXTRA_KEYS}
-        problems += [f"config[{i}].{p}" for p in check_extras(extras, opt.format, opt.type)]
-        out.append(Setting.of(opt, extras))
-    if problems:
-        raise InvalidInput(f"{app.manifest}: " + "; ".join(problems))
-    return tuple(out)
+    """Every [[config]] option of an app (manifest.py checked the added keys)."""
+    return tuple(Setting.of(opt) for opt in app.configs)
 
 
 def find(settings: tuple[Setting, ...], option: str) -> Setting:
