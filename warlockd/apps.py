@@ -45,6 +45,15 @@ class Rcon(NamedTuple):
     password: str  # a template, usually {{ secrets.rcon_password }}
 
 
+class Console(NamedTuple):
+    """What the game's console takes: the commands panels offer, and how to say something
+    to every player (a template over `message`), for warnings before a restart."""
+
+    commands: tuple[str, ...] = ()
+    say: str | None = None  # e.g. "say {{ message }}"
+    save: str | None = None  # a command that saves the world now, before a delayed stop
+
+
 class ConfigOption(NamedTuple):
     option: str  # the human name panels show and `set-config` takes
     key: str
@@ -83,6 +92,7 @@ class App(NamedTuple):
     saves: tuple[str, ...] = ()  # paths in the instance directory that hold the world
     writable: tuple[str, ...] = ()  # install files the game writes beside its binary
     configs: tuple[ConfigOption, ...] = ()
+    console: Console = Console()
 
     def port(self, key: str) -> PortSpec:
         for p in self.ports:

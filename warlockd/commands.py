@@ -58,6 +58,11 @@ class Command(NamedTuple):
     fast: bool = False  # the fast path may answer it (cli/fast.py)
     flag_help: str = ""  # the help of its --flag spelling, when shorter than `help`
 
+    @property
+    def acts_on_one(self) -> bool:
+        """It acts on an existing instance (named by --instance or --service)."""
+        return any(o.name == "service" for o in self.options)
+
     def run(self, host: Host, args: Args) -> Outcome:
         module, _, function = self.handler.partition(":")
         handler: Callable[[Host, Args], Outcome] = getattr(

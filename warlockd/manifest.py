@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .apps import App, ConfigOption, PortSpec, Rcon, Stop, Transport
+from .apps import App, ConfigOption, Console, PortSpec, Rcon, Stop, Transport
 from .errors import InvalidInput
 from .model import validate_guid
 from .protocols import QUERY_PROTOCOLS  # not .query: apps need no socket
@@ -164,6 +164,7 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
         query=protocol,
         query_port=query_port or (ports[0].key if ports else None),
         rcon=_parse_rcon(c, data, keys),
+        console=_parse_console(c, c.table(data, "console")),
         secrets=dict(secrets),
         saves=tuple(
             c.get(
@@ -267,6 +268,23 @@ def _parse_stop(c: _Checker, t: dict[str, Any]) -> Stop:
         ),
         timeout=c.get(t, "timeout", int, "seconds 1..3600", "stop.", 60, lambda v: 1 <= v <= 3600),
     )
+
+
+def _parse_console(c: _Checker, t: dict[str, Any]) -> Console:
+    w = "console."
+    commands = c.get(
+        t, "commands", list, "a list of console command names", w, [],
+        lambda v: _strings(v) and all(x and x.isprintable() and " " not in x for x in v),
+    )  # fmt: skip
+    say = c.get(t, "say", str, "a command template over {{ message }}", w, None, _one_line)
+    if say is not None and "message" not in say:
+        c.bad(w + "say", "a template that uses {{ message }}")
+    save = c.get(t, "save", str, "a console command", w, None, _one_line)
+    return Console(tuple(commands), say, save)
+
+
+def _one_line(value: str) -> bool:
+    return bool(value.strip()) and value.isprintable()
 
 
 def _parse_rcon(c: _Checker, data: dict[str, Any], keys: set[str]) -> Rcon | None:

@@ -153,10 +153,16 @@ class Instance(NamedTuple):
     layout: int = 2  # of its directory (layout.py); records without one are from layout 1
     config: dict[str, str] = {}  # noqa: RUF012 (settings kept here: command-line options)
     max_players: int | None = None  # when set-config changed the app's default
+    settings_changed: float = 0.0  # when a setting last changed (a run older needs a restart)
 
     @property
     def unit(self) -> str:
         return unit_name(self.id)
+
+    @property
+    def service(self) -> str:
+        """The unit without `.service`, as panels name it (they add the suffix)."""
+        return f"{UNIT_PREFIX}{self.id}"
 
     @property
     def user(self) -> str:
@@ -180,11 +186,12 @@ class Instance(NamedTuple):
             "secrets": dict(self.secrets),
             "layout": self.layout,
             "config": dict(self.config),
+            "settings_changed": self.settings_changed,
         } | ({"max_players": self.max_players} if self.max_players is not None else {})
 
     def public(self) -> dict[str, Any]:
         """The record as commands print it: generated secrets (rcon passwords) stay on disk."""
-        return self.to_dict() | {"secrets": sorted(self.secrets), "service": self.unit}
+        return self.to_dict() | {"secrets": sorted(self.secrets), "service": self.service}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Instance:
@@ -204,6 +211,7 @@ class Instance(NamedTuple):
                 build=str(data.get("build", "")),
                 secrets={str(k): str(v) for k, v in dict(data.get("secrets", {})).items()},
                 layout=_whole(data.get("layout", 1), "layout", 1, 2),
+                settings_changed=float(data.get("settings_changed", 0.0)),
                 config={str(k): str(v) for k, v in dict(data.get("config", {})).items()},
                 max_players=(
                     None
@@ -231,6 +239,10 @@ class Status(StrEnum):
     STOPPING = "stopping"
     STOPPED = "stopped"
     CRASHED = "crashed"
+
+
+# What Warlock panels know: a crashed instance is stopped to them (with `crashed` beside).
+PANEL_STATUS = {Status.CRASHED: "stopped"}
 
 
 def status_of(active: str, sub: str) -> Status:

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import layout, procs
 from .apps import App
-from .model import Instance, status_of
+from .model import PANEL_STATUS, Instance, Status, status_of
 from .query import query
 from .systemd import UnitState
 
@@ -41,15 +41,22 @@ def port_list(inst: Instance, app: App) -> list[dict[str, Any]]:
         {
             "value": inst.ports[p.key],
             "config": None,
-            "service": inst.unit,
+            "service": inst.service,
             "protocol": proto,
             "description": p.description,
             "key": p.key,
             "instance_id": inst.id,
+            "name": inst.name,
         }
         for p in app.ports
         for proto in (("TCP", "UDP") if p.protocol == "both" else (p.protocol.value.upper(),))
     ]
+
+
+def panel_status(status: str) -> dict[str, Any]:
+    """`status` as Warlock panels know it (running, stopped, starting, stopping), and
+    whether the instance crashed (which panels see as stopped)."""
+    return {"status": PANEL_STATUS.get(Status(status), status), "crashed": status == "crashed"}
 
 
 def service(
@@ -65,7 +72,7 @@ def service(
     kids = procs.children(state.main_pid) if state.main_pid else []
     game_pid = kids[0] if kids else 0  # the runner's child
     return {
-        "service": inst.unit,
+        "service": inst.service,
         "name": inst.name,
         "instance_id": inst.id,
         "app": app.slug,
@@ -73,16 +80,19 @@ def service(
         "ip": ip,
         "port": inst.ports[app.ports[0].key],
         "ports": ports_of(inst, app),
-        "status": str(status),
+        **panel_status(status),
+        "restart_needed": running and state.since < inst.settings_changed,
         "enabled": state.unit_file_state == "enabled",
         "player_count": players.player_count if players else None,
         "players": list(players.players) if players else [],
-        "max_players": players.max_players if players else app.max_players,
+        "max_players": players.max_players if players else inst.max_players or app.max_players,
         "uptime": procs.uptime(state.since) if running else 0,
         "restarts": state.restarts,
         "result": state.result,
         "service_pid": state.main_pid,
         "game_pid": game_pid,
-        "app_dir": str(app.asset_path),
+        "app_dir": str(layout.data_dir(inst)),  # the game's own files, config and saves
         "bak_dir": str(layout.backups_dir(inst)),
+        "version": inst.build,
+        "loader": None,
     }

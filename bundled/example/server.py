@@ -8,7 +8,7 @@ Query protocol, on the same port number over UDP and TCP (0.0.0.0:SERVER_PORT):
        id, name, players, max_players, tick, uptime, map. Other datagrams are ignored.
   TCP: on connect the server sends that JSON plus b"\\n" and closes.
 Console (stdin and the optional CONSOLE_FIFO, one command a line):
-  join N | leave N | status | save | stop | quit | crash | freeze
+  join N | leave N | status | say TEXT | save | stop | quit | crash | freeze
 Exit codes: 0 graceful stop, 1 final save failed, 2 bad config or unreadable
 world.json, 3 `crash`, 4 port cannot be bound (e.g. already in use).
 """
@@ -317,6 +317,8 @@ class Server:
                 self.freeze()
             case "status":
                 log(f"status {self.status().decode()}")
+            case "say":
+                log(f"say: {arg}")  # what every player would read
             case "save":
                 self.save()
             case "stop" | "quit":

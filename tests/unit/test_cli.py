@@ -329,7 +329,11 @@ def test_get_ports_lists_each_port_once_per_protocol_in_the_panels_shape(
     rc, out, err = run(["--instance", ID_A, "--get-ports"])
     assert (rc, err) == (0, "")
     unit = f"game@{ID_A}.service"
-    common = {"config": None, "service": unit, "key": "game", "instance_id": ID_A}
+    # panels add `.service` themselves: the service is named without it
+    common = {
+        "config": None, "service": f"game@{ID_A}", "key": "game", "instance_id": ID_A,
+        "name": "seeded",
+    }  # fmt: skip
     description = "Game port (UDP) and status query (UDP and TCP)"
     assert json.loads(out) == [
         {"value": 30000, "protocol": "TCP", "description": description, **common},

@@ -378,3 +378,11 @@ def test_a_broken_settings_file_refuses_to_start(
     proc = spawn(SERVER_PORT=str(free_port()))
     _, err = proc.communicate(timeout=5)
     assert proc.returncode == 2 and "settings.json" in err.decode()
+
+
+def test_say_shows_the_message_in_the_servers_log(start: Callable[..., Running]) -> None:
+    server = start()
+    server.send("say Restart in 5 minutes")
+    server.send("stop")
+    _, err = server.finish()
+    assert "say: Restart in 5 minutes" in err

@@ -48,6 +48,8 @@ class Args(NamedTuple):
     max_backups: int | None = None
     archive: str | None = None  # restore: a backup's name or path; import: a pack's path
     force: bool = False
+    # set by the manage.py at a registered path (cli/entry.run_for), not by an option:
+    scope_app: str | None = None  # a game's manage.py: only that app's instances
 
 
 class Outcome(NamedTuple):
@@ -60,10 +62,32 @@ class Outcome(NamedTuple):
 
 
 def one(host: Host, args: Args) -> Instance:
-    """The instance a command acts on: the one named, else `default`, else an error."""
-    return host.registry.resolve(args.instance)
+    """The instance a command acts on: the one named, else `default` (at a game's
+    manage.py: its one instance), else an error listing the choices."""
+    if args.scope_app is None:
+        return host.registry.resolve(args.instance)
+    if args.instance:
+        return _in_scope(host.registry.get(args.instance), args.scope_app)
+    mine = some(host, args)
+    if len(mine) == 1:
+        return mine[0]
+    from ..errors import InvalidInput
+
+    names = ", ".join(i.unit.removesuffix(".service") for i in mine) or "none"
+    raise InvalidInput("no --service given", hint=f"the services are {names}")
 
 
 def some(host: Host, args: Args) -> list[Instance]:
-    """The instance named, or every instance when none is."""
-    return [host.registry.resolve(args.instance)] if args.instance else host.registry.all()
+    """The instance named, or every instance when none is (of the game, at its manage.py)."""
+    if args.instance:
+        return [one(host, args)]
+    found = host.registry.all()
+    return [i for i in found if i.app == args.scope_app] if args.scope_app else found
+
+
+def _in_scope(inst: Instance, app: str) -> Instance:
+    if inst.app != app:  # another game's instance is not this manage.py's to act on
+        from ..errors import NotFound
+
+        raise NotFound(f"no service {inst.unit.removesuffix('.service')} here")
+    return inst

@@ -23,6 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     return execute(command, given)
 
 
+def run_for(instance: str | None = None, app: str | None = None) -> NoReturn:
+    """The manage.py written at an instance's registered path (or a game's): its commands
+    act on that instance (or that game's instances) when none is named."""
+    from . import run as front
+
+    front.SCOPE = front.Scope(instance, app)
+    run()
+
+
 def run() -> NoReturn:
     """manage.py's and the console scripts' entry: main(), then exit without tearing the
     interpreter down. Every file a command writes is closed (and fsynced) before main()

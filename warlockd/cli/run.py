@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..actions import Args, Outcome
 from ..commands import Command, Output
@@ -21,6 +21,16 @@ if TYPE_CHECKING:
     from ..host import Host
 
 
+class Scope(NamedTuple):
+    """What the manage.py at a registered path acts on when no instance is named."""
+
+    instance: str | None = None
+    app: str | None = None
+
+
+SCOPE = Scope()  # set once by entry.run_for, for the whole (short) process
+
+
 def make_host() -> Host:
     """The host commands act on (tests put an in-memory one here)."""
     from ..host import Host
@@ -28,14 +38,19 @@ def make_host() -> Host:
     return Host.from_env()
 
 
-def parse_args(given: Mapping[str, Any]) -> Args:
-    """Args from option values by name; ids are checked here and nowhere below."""
+def parse_args(given: Mapping[str, Any], command: Command | None = None) -> Args:
+    """Args from option values by name; ids are checked here and nowhere below. At a
+    registered path's manage.py, a command that acts on an instance gets its own."""
     values = {k: v for k, v in given.items() if k in Args._fields and k != "instance"}
     instance, service = given.get("instance"), given.get("service")
     if instance:
         values["instance"] = parse_id(instance)
     elif service:
         values["instance"] = parse_service(service)
+    elif SCOPE.instance and command is not None and command.acts_on_one:
+        values["instance"] = parse_id(SCOPE.instance)
+    if SCOPE.app:
+        values["scope_app"] = SCOPE.app
     if given.get("instance_id"):
         values["instance_id"] = parse_id(given["instance_id"])
     for name in ("port", "env"):
@@ -47,7 +62,7 @@ def parse_args(given: Mapping[str, Any]) -> Args:
 def execute(command: Command, given: Mapping[str, Any]) -> int:
     """Run one command and show its outcome; the exit status."""
     try:
-        args = parse_args(given)
+        args = parse_args(given, command)
         host = make_host()
         try:
             outcome = command.run(host, args)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import cache, metrics, procs
 from ..model import Instance, Status
-from ..report import service
+from ..report import panel_status, service
 from ..store import Sample, StoreError
 from ..systemd import UnitState
 from .events import Events
@@ -72,12 +72,13 @@ class Sampling(Events):
                 if t.since[0] != t.live.main_pid:  # a new run: when did it start?
                     t.since = (t.live.main_pid, procs.unit_started(t.inst.unit))
                 data["uptime"] = int(time.time() - t.since[1]) if t.since[1] else 0
+                data["restart_needed"] = 0 < t.since[1] < t.inst.settings_changed
             else:
                 data["uptime"] = 0
         data.update(
             {
                 "instance_id": t.inst.id,
-                "status": row.status,
+                **panel_status(row.status),
                 "player_count": row.players,
                 "cpu_usage": "N/A" if row.cpu_percent is None else f"{row.cpu_percent:g}%",
                 "memory_usage": metrics.human_bytes(row.memory_bytes),
@@ -119,7 +120,7 @@ class Sampling(Events):
                 t, Sample(instance_id=t.inst.id, ts=time.time(), status=str(t.live.status))
             )
             return
-        data = t.last = dict(t.last) | {"status": str(t.live.status), "live": t.live.__dict__}
+        data = t.last = dict(t.last) | panel_status(t.live.status) | {"live": t.live.__dict__}
         try:
             cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
         except OSError as e:
