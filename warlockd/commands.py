@@ -42,6 +42,7 @@ class Option(NamedTuple):
     kind: type = str  # str, int, bool, or list (repeatable, of str)
     default: Any = None
     metavar: str = ""
+    arity: int = 1  # an argument of several values (set-config OPTION VALUE)
 
     @property
     def takes_value(self) -> bool:
@@ -57,11 +58,13 @@ class Command(NamedTuple):
     output: Output = Output.NOTES
     fast: bool = False  # the fast path may answer it (cli/fast.py)
     flag_help: str = ""  # the help of its --flag spelling, when shorter than `help`
+    # --service names the instance to make, not one that exists (the panels' create-service)
+    names_new: bool = False
 
     @property
     def acts_on_one(self) -> bool:
         """It acts on an existing instance (named by --instance or --service)."""
-        return any(o.name == "service" for o in self.options)
+        return any(o.name == "service" for o in self.options) and not self.names_new
 
     def run(self, host: Host, args: Args) -> Outcome:
         module, _, function = self.handler.partition(":")
@@ -99,6 +102,11 @@ MAX_BACKUPS = Option("max_backups", ("--max-backups",), "Keep only the newest N 
 FORCE = Option("force", ("--force",), "Restore: stop a running game first.", bool, False)
 TEXT = Option("text", ("--cmd",), "The console command.", metavar="TEXT")
 BACKUP = Option("archive", ("--restore",), "A backup's file name, or its absolute path.")
+RCON = Option("text", ("--rcon",), "The console command (over rcon where the game has it).",
+              metavar="TEXT")  # fmt: skip
+SETTING = Option("setting", ("--set-config",), "The option's name and its new value.",
+                 list, None, "OPTION VALUE", arity=2)  # fmt: skip
+CONFIRM = Option("confirm", ("--confirm",), "Yes: remove it and all its data.", bool, False)
 PACK = Option("archive", ("--import",), "The pack's absolute path.")
 
 # Every command names its instance the same ways; JSON is accepted everywhere it was.
@@ -183,9 +191,40 @@ TABLE: tuple[Command, ...] = (
             "name, limits, env and saves; its own id, ports, user and secrets (printed as "
             "JSON).", NEW, PACK, output=Output.JSON,
             flag_help="A new instance from a pack (its absolute path)."),
+    # -- what Warlock panels call (warlock-contract.md) --
+    Command("get-configs", "configs:do_get_configs",
+            "JSON: the game's settings (option, default, value, type, help, options, group).",
+            (*ONE, JSON), output=Output.JSON),
+    Command("set-config", "configs:do_set_config",
+            "Change one setting in the game's own file (checked first; a restart applies it).",
+            ONE, SETTING, output=Output.JSON, flag_help="Change one setting: OPTION VALUE."),
+    Command("is-running", "panel:do_is_running", "Exit 0 if the instance is running.", ONE,
+            output=Output.EXIT),
+    Command("has-players", "panel:do_has_players",
+            "Exit 0 if players are online (or the game cannot tell), 1 if nobody is.", ONE,
+            output=Output.EXIT, flag_help="Exit 0 if players are online."),
+    Command("get-commands", "panel:do_get_commands", "JSON: the game's console commands.",
+            ONE, output=Output.JSON),
+    Command("rcon", "console:do_rcon",
+            "Send a console command to the game (the v1 name of cmd).", ONE, RCON,
+            output=Output.TEXT),
+    Command("create-service", "panel:do_create_service",
+            "A new instance of this game named --service NAME; prints CreatedService:<unit>.",
+            (SERVICE, APP, NEW_ID, PORT, DIR), output=Output.TEXT, names_new=True,
+            flag_help="A new instance named --service NAME."),
+    Command("remove-service", "panel:do_remove_service",
+            "Delete the instance --service names, with its data (not a game's last one).", ONE),
+    Command("first-run", "panel:do_first_run",
+            "Install the game's files and the instance's directories (safe to repeat).", ONE),
+    Command("remove", "panel:do_remove",
+            "Remove the instance (at a game's manage.py: all of the game's) and its data; "
+            "--confirm.", (*ONE, CONFIRM), flag_help="Remove it and its data (--confirm)."),
 )  # fmt: skip
 
 COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}
+# The version of Warlock Manager's command line these commands implement (its v2: typer
+# subcommands; warlock-contract.md); --help says it, and panels pick the dialect from it.
+DIALECT = "2.2.0"
 GLOBAL = (DEBUG,)  # taken by every command in both spellings
 
 

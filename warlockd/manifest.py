@@ -23,7 +23,8 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _REL_RE = re.compile(r"[A-Za-z0-9._@+/*-]+")
 RCON_PROTOCOLS = ("quake3", "source")
 SOURCES = ("bundled", "apt", "steamcmd", "archive")
-CONFIG_FORMATS = ("ini", "properties", "json", "cfg", "cli")
+# port: the value is one of the instance's ports (`key` names it), set through the allocator
+CONFIG_FORMATS = ("ini", "properties", "json", "cfg", "cli", "port")
 CONFIG_TYPES = ("bool", "int", "float", "str", "text", "list")
 _SHARE_BUNDLED = Path("/usr/share/warlockd/bundled")
 
@@ -188,7 +189,7 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
                 lambda v: _strings(v) and all(map(_relative, v)),
             )
         ),
-        configs=_parse_configs(c, data.get("config", [])),
+        configs=_parse_configs(c, data.get("config", []), keys),
     )
     if app.stop.via == "rcon" and (app.rcon is None or not app.stop.command):
         c.bad("stop.via", "console unless the manifest has [rcon] and a stop.command")
@@ -330,7 +331,7 @@ def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
     return tuple(specs)
 
 
-def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
+def _parse_configs(c: _Checker, raw: Any, ports_keys: set[str]) -> tuple[ConfigOption, ...]:
     if not isinstance(raw, list):
         c.bad("config", "a list of [[config]] tables")
         return ()
@@ -362,7 +363,9 @@ def _parse_configs(c: _Checker, raw: Any) -> tuple[ConfigOption, ...]:
         file = c.get(
             t, "file", str, "a path relative to the instance directory", w, None, _relative
         )
-        if fmt not in (None, "cli") and file is None:
+        if fmt == "port" and (key not in ports_keys or kind != "int"):
+            c.bad(w + "key", "the key of a declared port, with type int, for format port")
+        if fmt not in (None, "cli", "port") and file is None:
             c.bad(w + "file", f"a file for format {fmt}")
         options = c.get(t, "options", list, "a list of allowed values", w, [])
         extras = {k: t[k] for k in EXTRA_KEYS if k in t}

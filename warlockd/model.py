@@ -14,6 +14,7 @@ _GUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 _MEMORY_RE = re.compile(r"[1-9][0-9]*[KMGT]?")
 _AFFINITY_RE = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
 MAX_NAME = 64
+_CONSOLE_SPECIAL = '";\\'  # a quote, a command separator, an escape
 
 
 # An instance id that has been checked: made only by parse_id (and new_id), at the
@@ -60,6 +61,20 @@ def validate_name(value: str) -> str:
         raise InvalidInput(f"instance name is {len(value)} characters long, at most {MAX_NAME}")
     if not value.isprintable():
         raise InvalidInput("instance name contains a control character (newline, tab...)")
+    return value
+
+
+def new_name(value: str) -> str:
+    """A name given for an instance now (create, clone, import, set-config): stricter than
+    what records may hold from earlier versions."""
+    validate_name(value)
+    bad = sorted(set(value) & set(_CONSOLE_SPECIAL))
+    if bad:
+        # games put the name on a console line: `sv_name X;rcon_password Y` runs two
+        raise InvalidInput(
+            f"instance name contains {' '.join(bad)}, which game consoles take as syntax",
+            hint="use letters, digits, spaces and other punctuation",
+        )
     return value
 
 

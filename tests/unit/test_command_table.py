@@ -53,6 +53,11 @@ def _pack_path(world: World) -> list[str]:
     return [str(pack(world.host, world.host.registry.get(ID_A))["file"])]
 
 
+def _second(world: World) -> list[str]:
+    create(world.host, CreateRequest("example", "second", ID_C))
+    return []
+
+
 _readers: list[int] = []
 
 # Per command: extra arguments (after the spelling of the command and its instance) for a
@@ -68,9 +73,24 @@ SUCCESS: dict[str, tuple[list[str], Case]] = {
     "backup": (["--max-backups", "2"], Case(_nothing, 0)),
     "metrics": (["--since", "2h"], Case(_nothing, 0)),
     "logs": (["-n", "7"], Case(_nothing, 0)),
+    "set-config": ([], Case(lambda w: ["Max Players", "8"], 0)),
+    "is-running": ([], Case(_nothing, 1)),  # stopped: exit 1 says so
+    "has-players": ([], Case(_nothing, 1)),  # not running: nobody plays
+    "rcon": ([], Case(_console, 0)),
+    "create-service": (
+        ["--service", "Second", "--app", "example", "--instance-id", ID_C],
+        Case(_nothing, 0),
+    ),
+    "remove-service": ([], Case(_second, 0)),
+    "remove": (["--confirm"], Case(_nothing, 0)),
 }
 FAILURE: dict[str, tuple[list[str], Case]] = {
-    "cmd": ([], Case(lambda w: ["say hi"], 1)),  # to an unknown instance
+    "cmd": ([], Case(lambda w: ["say hi"], 1)),  # to a game that is not running
+    "rcon": ([], Case(lambda w: ["say hi"], 1)),
+    "set-config": ([], Case(lambda w: ["Max Players", "lots"], 2)),
+    "remove-service": ([], Case(_nothing, 2)),  # the game's last service
+    "create-service": (["--service", "a;b", "--app", "example"], Case(_nothing, 2)),
+    "remove": ([], Case(_nothing, 2)),  # without --confirm
     "create": (["--app", "nope"], Case(_nothing, 1)),
     "import": ([], Case(lambda w: ["/nonexistent/pack.tar.gz"], 1)),
     "delete": ([], Case(_nothing, 2)),  # without --yes and without a terminal

@@ -44,6 +44,8 @@ def test_the_script_is_valid_bash(completion: Path) -> None:
 def test_commands_complete_in_both_spellings(completion: Path) -> None:
     assert complete(completion, "manage.py", "st") == ["start", "status", "stop"]
     assert complete(completion, "manage.py", "--get-") == [
+        "--get-commands",
+        "--get-configs",
         "--get-metrics",
         "--get-ports",
         "--get-services",

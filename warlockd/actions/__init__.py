@@ -48,6 +48,8 @@ class Args(NamedTuple):
     max_backups: int | None = None
     archive: str | None = None  # restore: a backup's name or path; import: a pack's path
     force: bool = False
+    setting: Sequence[str] = ()  # set-config: the option's name and its value
+    confirm: bool = False  # remove: yes, all of it
     # set by the manage.py at a registered path (cli/entry.run_for), not by an option:
     scope_app: str | None = None  # a game's manage.py: only that app's instances
 

@@ -17,6 +17,11 @@ def do_cmd(host: Host, args: Args) -> Outcome:
     return Outcome(reply)
 
 
+def do_rcon(host: Host, args: Args) -> Outcome:
+    """cmd, as Warlock v1 panels call it (`--rcon "<cmd>"`)."""
+    return do_cmd(host, args)
+
+
 def do_logs(host: Host, args: Args) -> Outcome:
     """The journalctl command line that shows the instance's journal (-u: the game's own
     lines and systemd's about its unit: start, crash, restart)."""

@@ -19,7 +19,7 @@ from ..apps import find_app
 from ..builds import ensure_installed, log
 from ..errors import Conflict, InvalidInput, WarlockError
 from ..host import Host
-from ..model import Instance, InstanceId, Limits, new_id, parse_id, validate_name
+from ..model import Instance, InstanceId, Limits, new_id, new_name, parse_id
 from ..paths import PACKAGE_ROOT
 from ..ports import Merged, allocate, parse_port
 from . import Args, Outcome
@@ -94,7 +94,7 @@ def _instance_dir(host: Host, given: str) -> str:
     return path
 
 
-def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, int], str]:
+def taken_by_instances(others: Sequence[Instance]) -> dict[tuple[str, int], str]:
     """Ports of every registered instance, on both protocols: a number is one instance's."""
     taken: dict[tuple[str, int], str] = {}
     for inst in others:
@@ -107,7 +107,7 @@ def _registry_taken(host: Host, others: Sequence[Instance]) -> dict[tuple[str, i
 def create(host: Host, req: CreateRequest) -> Instance:
     app = find_app(host.paths, req.app)
     instance_id = req.instance_id or new_id()
-    name = validate_name(req.name if req.name is not None else app.title)
+    name = new_name(req.name if req.name is not None else app.title)
     explicit = dict(parse_port(p) for p in req.ports)
     path = _instance_dir(host, req.dir) if req.dir else str(host.paths.instances / instance_id)
     env = _parse_env(req.env)
@@ -123,7 +123,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
         for other in existing:
             if _overlaps(path, other.path):
                 raise Conflict(f"--dir {path} overlaps instance {other.id} at {other.path}")
-        taken = Merged(_registry_taken(host, existing), host.probe_ports())
+        taken = Merged(taken_by_instances(existing), host.probe_ports())
         inst = Instance(
             id=instance_id,
             app=app.guid,

@@ -12,21 +12,25 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
-from typing import Any, List, Optional  # noqa: UP035 (typer 0.7 reads these annotations)
+from typing import Any, List, Optional  # noqa: UP035 (typer 0.7 reads these)
 
 import typer
 
 from .. import __version__
-from ..commands import COMMANDS, GLOBAL, TABLE, Command, Option
+from ..commands import COMMANDS, DIALECT, GLOBAL, TABLE, Command, Option
 from .run import execute, report_error
 
 HELP = (
-    f"Warlock Manager: {__version__}\n\nRun game-server instances as systemd units "
-    "(game@<id>.service). Every command takes --instance <uuid|default>."
+    # Warlock panels read the dialect from this line: 2.x is theirs with subcommands (and
+    # every command is a --flag too, for the panels that speak only that)
+    f"Warlock Manager: {DIALECT} (warlockd {__version__})\n\nRun game-server instances as "
+    "systemd units (game@<id>.service). Every command takes --instance <uuid|default>."
 )
 
 
 def _annotation(option: Option) -> Any:
+    if option.arity > 1:  # `--set-config OPTION VALUE`
+        return Optional[tuple[(str,) * option.arity]]  # type: ignore[misc]  # noqa: UP045
     if option.kind is bool:
         return bool
     if option.kind is list:
@@ -39,8 +43,13 @@ def _annotation(option: Option) -> Any:
 def _parameter(option: Option, *, name: str | None = None, flags: tuple[str, ...] = ()) -> Any:
     """One typer parameter of a generated function."""
     default: Any
-    if option.kind is list:
+    if option.kind is list and option.arity == 1:
         default = typer.Option([], *(flags or option.flags), help=option.help)
+    elif option.arity > 1:  # typer 0.7 cannot convert a None default of a tuple
+        default = typer.Option(
+            (None,) * option.arity, *(flags or option.flags), help=option.help,
+            metavar=option.metavar,
+        )  # fmt: skip
     else:
         default = typer.Option(
             option.default, *(flags or option.flags), help=option.help, metavar=option.metavar
@@ -58,8 +67,13 @@ def _context() -> inspect.Parameter:
     )
 
 
+_FLAG = Option("flag", (), "", bool, False)  # a command's --flag, without an argument
+
+
 def _is_set(option: Option, value: Any) -> bool:
     """Given on the command line, rather than typer's default (0 counts: `is`, not `==`)."""
+    if isinstance(value, tuple) and all(v is None for v in value):  # an unset tuple
+        return False
     return value is not None and value is not False and value != [] and value != option.default
 
 
@@ -81,7 +95,9 @@ def _root(ctx: typer.Context, **values: Any) -> None:
     options = _options()
     given = {k: values[k] for k in options if _is_set(options[k], values[k])}
     chosen: list[tuple[Command, Any]] = [
-        (c, values[_flag_param(c)]) for c in TABLE if values[_flag_param(c)] not in (None, False)
+        (c, values[_flag_param(c)])
+        for c in TABLE
+        if _is_set(c.argument or _FLAG, values[_flag_param(c)])
     ]
     ctx.obj = given
     if ctx.invoked_subcommand:
@@ -113,25 +129,29 @@ def _root_signature() -> inspect.Signature:
 
 def _subcommand(command: Command) -> Callable[..., None]:
     """The subcommand spelling of one row."""
+    arg = command.argument
+    names = [] if arg is None else arg.metavar.split() if arg.arity > 1 else [arg.name]
 
     def run(ctx: typer.Context, **values: Any) -> None:
         given: dict[str, Any] = dict(ctx.obj or {})
         for o in (*command.options, *GLOBAL):
             if _is_set(o, values[o.name]):
                 given[o.name] = values[o.name]
-        if command.argument is not None:
-            given[command.argument.name] = values[command.argument.name]
+        if arg is not None:
+            got = [values[_positional(arg, n)] for n in names]
+            given[arg.name] = got if arg.arity > 1 else got[0]
         raise typer.Exit(execute(command, given))
 
     params = [_context()]
-    if command.argument is not None:
-        arg = command.argument
+    for name in names:  # `set-config OPTION VALUE`, `cmd TEXT`
+        assert arg is not None
+        argument = typer.Argument(..., help=arg.help, metavar=arg.metavar and name.upper())
         params.append(
             inspect.Parameter(
-                arg.name,
+                _positional(arg, name),
                 inspect.Parameter.KEYWORD_ONLY,
                 annotation=str,
-                default=typer.Argument(..., help=arg.help, metavar=arg.metavar or None),
+                default=argument,
             )
         )
     params += [_parameter(o) for o in (*command.options, *GLOBAL)]
@@ -139,6 +159,10 @@ def _subcommand(command: Command) -> Callable[..., None]:
     run.__doc__ = command.help
     run.__name__ = _flag_param(command)
     return run
+
+
+def _positional(arg: Option, name: str) -> str:
+    return arg.name if arg.arity == 1 else f"{arg.name}_{name.lower()}"
 
 
 # the positional arguments' names are not root options: their flags are the commands'

@@ -43,17 +43,19 @@ def parse_args(given: Mapping[str, Any], command: Command | None = None) -> Args
     registered path's manage.py, a command that acts on an instance gets its own."""
     values = {k: v for k, v in given.items() if k in Args._fields and k != "instance"}
     instance, service = given.get("instance"), given.get("service")
+    if command is not None and command.names_new:  # create-service: --service names it
+        values["instance_name"], service = service, None
     if instance:
         values["instance"] = parse_id(instance)
     elif service:
         values["instance"] = parse_service(service)
-    elif SCOPE.instance and command is not None and command.acts_on_one:
+    elif SCOPE.instance and command is not None and (command.acts_on_one or command.names_new):
         values["instance"] = parse_id(SCOPE.instance)
     if SCOPE.app:
         values["scope_app"] = SCOPE.app
     if given.get("instance_id"):
         values["instance_id"] = parse_id(given["instance_id"])
-    for name in ("port", "env"):
+    for name in ("port", "env", "setting"):
         if name in values:
             values[name] = list(values[name])
     return Args(**values)
@@ -85,7 +87,7 @@ def _confirmed(host: Host, command: Command, args: Args, e: Exception) -> Outcom
         raise e
     if input(e.question).strip().lower() not in ("y", "yes"):
         return Outcome(code=1)
-    return command.run(host, args._replace(yes=True))
+    return command.run(host, args._replace(yes=True, confirm=True))
 
 
 def show(host: Host, command: Command, args: Args, outcome: Outcome) -> int:
