@@ -1,5 +1,6 @@
 """The host's settings, /etc/warlock/warlockd.toml (documented in etc/warlockd.toml): the
-daemon's intervals, retention, crash retries, Prometheus directory and webhooks.
+daemon's intervals, retention, crash retries, Prometheus directory and webhooks, and how
+Warlock panels find the instances ([panel] registration).
 
 A missing file means the defaults. A file with mistakes is refused whole, with every
 mistake named (file, key, what was expected) in one message, as manifests are.
@@ -18,6 +19,8 @@ from .model import parse_id
 from .store import EVENT_KINDS, Event
 
 HOOK_KINDS = ("json", "discord")
+# How Warlock panels find instances: a .app file per instance (seed 002), or per game
+REGISTRATIONS = ("instance", "game")
 
 
 def valid_url(url: str) -> bool:
@@ -71,6 +74,7 @@ class Config:
     crash_retry_max: float = 3600
     prometheus_dir: Path | None = Path("/var/lib/prometheus/node-exporter")
     webhooks: tuple[Webhook, ...] = ()
+    registration: str = "instance"  # [panel]: how Warlock panels find instances (see below)
 
     @property
     def max_db_bytes(self) -> int:
@@ -146,7 +150,7 @@ def _webhook(c: _Checker, where: str, t: Any) -> Webhook | None:
 
 def parse(path: Path, data: dict[str, Any]) -> Config:
     c = _Checker(path)
-    known = {f.name for f in fields(Config)}
+    known = {f.name for f in fields(Config)} - {"registration"} | {"panel"}
     for extra in sorted(set(data) - known):
         c.bad(extra, f"one of the keys {', '.join(sorted(known))} (unknown key)")
     values: dict[str, Any] = {}
@@ -159,6 +163,17 @@ def parse(path: Path, data: dict[str, Any]) -> Config:
             c.bad("prometheus_dir", f'an absolute path, or "" to turn it off, got {pdir!r}')
         else:
             values["prometheus_dir"] = Path(pdir) if pdir else None
+    panel = data.get("panel", {})
+    if not isinstance(panel, dict):
+        c.bad("panel", "a [panel] table")
+        panel = {}
+    for extra in sorted(set(panel) - {"registration"}):
+        c.bad(f"panel.{extra}", "the key registration (unknown key)")
+    if "registration" in panel:
+        if panel["registration"] in REGISTRATIONS:
+            values["registration"] = panel["registration"]
+        else:
+            c.bad("panel.registration", f"instance or game, got {panel['registration']!r}")
     hooks = data.get("webhooks", [])
     if not isinstance(hooks, list):
         c.bad("webhooks", "[[webhooks]] tables")

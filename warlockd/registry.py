@@ -48,6 +48,14 @@ def _parse_stem(stem: str) -> tuple[str, InstanceId] | None:
 INDEX = ".index.json"
 
 
+def _names_a_game(path: str, games: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read().startswith(games)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 class Registry:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
@@ -128,10 +136,12 @@ class Registry:
             except CorruptRecord as e:
                 problems.append(Problem(name, e.message.split(": ", 1)[-1]))
         records = set(fresh) | {p.file for p in problems}
+        games = f"{root}/games/"
         for name in names:
             stem = name[: -len(".app")]
             if name.endswith(".app") and f"{stem}.toml" not in records and _parse_stem(stem):
-                problems.append(Problem(name, "registration without a record"))
+                if not _names_a_game(f"{root}/{name}", games):  # a game's, in that layout
+                    problems.append(Problem(name, "registration without a record"))
         if fresh != index:
             self._save_index(fresh)
         return found, problems
@@ -186,14 +196,22 @@ class Registry:
             return True
         return True
 
-    def save(self, inst: Instance) -> None:
-        """Record first, then the registration panels read; call under lock()."""
+    def save(self, inst: Instance) -> list[str]:
+        """Record first, then the registrations panels read (registrations.py); call under
+        lock(). Returns what was done to the registrations."""
         import toml  # only writers pay for it
 
+        from . import registrations
+
         fsutil.atomic_write(self.record_path(inst), toml.dumps(inst.to_dict()), 0o640)
-        fsutil.atomic_write(self.app_path(inst), inst.path, 0o644)
+        return registrations.sync(self.paths, self.all())
 
     def remove(self, inst: Instance) -> None:
         """Registration first, so a panel never sees an instance without a record; under lock()."""
-        fsutil.remove(self.app_path(inst))
+        from . import registrations
+
+        app = self.app_path(inst)
+        if app.exists() and app.read_text() == inst.path:  # its own, in either layout
+            fsutil.remove(app)
         fsutil.remove(self.record_path(inst))
+        registrations.sync(self.paths, self.all())

@@ -26,10 +26,33 @@ def test_the_shipped_file_documents_every_key_and_loads_as_the_defaults() -> Non
 def test_uncommenting_the_shipped_file_gives_its_documented_defaults(tmp_path: Path) -> None:
     keys = "|".join(k for k in Config.__dataclass_fields__ if k != "webhooks")
     text = re.sub(rf"^#(({keys}) = )", r"\1", SHIPPED.read_text(), flags=re.M)
+    text = text.replace("\n#[panel]\n", "\n[panel]\n")  # the table its key sits in
     assert text.count("\n#") < SHIPPED.read_text().count("\n#") - 8
     path = tmp_path / "w.toml"
     path.write_text(text)
     assert load(path) == Config()
+    assert "\n[panel]\nregistration = " in text
+
+
+@pytest.mark.parametrize(
+    ("panel", "says"),
+    [
+        ('registration = "both"', "panel.registration: expected instance or game"),
+        ("registration = 1", "panel.registration: expected instance or game"),
+        ('layout = "game"', "panel.layout: expected the key registration"),
+    ],
+)
+def test_a_bad_panel_table_is_named(tmp_path: Path, panel: str, says: str) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(f"[panel]\n{panel}\n")
+    with pytest.raises(InvalidInput, match=re.escape(says)):
+        load(path)
+
+
+def test_the_game_registration_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text('[panel]\nregistration = "game"\n')
+    assert load(path).registration == "game"
 
 
 def test_values_and_webhooks_are_read(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def test_save_writes_the_app_file_without_a_trailing_newline_and_the_record(
     app = registry.root / f"{EXAMPLE_GUID}.{ID_A}.app"
     assert app.read_bytes() == inst.path.encode()
     assert (registry.root / f"{EXAMPLE_GUID}.{ID_A}.toml").is_file()
-    assert sorted(p.name for p in registry.root.iterdir()) == [
+    assert sorted(p.name for p in registry.root.iterdir() if p.name != ".index.json") == [
         app.name,
         f"{EXAMPLE_GUID}.{ID_A}.toml",
     ]
@@ -55,7 +55,7 @@ def test_the_record_is_not_world_readable(registry: Registry) -> None:
 
 def test_the_default_instance_is_registered_under_the_bare_guid(registry: Registry) -> None:
     registry.save(_inst(parse_id(DEFAULT_ID)))
-    assert sorted(p.name for p in registry.root.iterdir()) == [
+    assert sorted(p.name for p in registry.root.iterdir() if p.name != ".index.json") == [
         f"{EXAMPLE_GUID}.app",
         f"{EXAMPLE_GUID}.toml",
     ]
@@ -148,7 +148,7 @@ def test_remove_deletes_both_files(registry: Registry) -> None:
     registry.save(_inst())
     registry.save(keep)
     registry.remove(_inst())
-    assert sorted(p.name for p in registry.root.iterdir()) == [
+    assert sorted(p.name for p in registry.root.iterdir() if p.name != ".index.json") == [
         f"{EXAMPLE_GUID}.{ID_B}.app",
         f"{EXAMPLE_GUID}.{ID_B}.toml",
     ]

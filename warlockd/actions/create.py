@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import fsutil, layout, units
+from .. import fsutil, layout, registrations, units
 from ..apps import find_app
 from ..builds import ensure_installed, log
 from ..errors import Conflict, InvalidInput, WarlockError
@@ -136,6 +136,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
             build=build.build_id,
             secrets={k: _secret(n) for k, n in app.secrets.items()},
         )
+        registrations.check(host.paths, inst, existing)  # no one else's .app overwritten
         # all input is checked by here: what follows only writes
         dropin = units.render_dropin(inst, app, host.paths, build.path)
         _apply_create(host, inst, dropin, build.path, app.writable)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import fsutil, layout, units
+from .. import fsutil, layout, registrations, units
 from ..apps import App, find_app
 from ..builds import install_path, log
 from ..completion import script
@@ -111,6 +111,8 @@ def refresh_dropins(host: Host) -> list[str]:
                 done.append(f"rewrote the drop-in of {inst.unit} (applies at its next start)")
         if rewrote:
             host.systemd.reload()
+        # the configured layout of the .app files panels read (switching rewrites them)
+        done += registrations.sync(host.paths, host.registry.all())
     return done
 
 
