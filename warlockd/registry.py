@@ -139,9 +139,9 @@ class Registry:
         games = f"{root}/games/"
         for name in names:
             stem = name[: -len(".app")]
-            if name.endswith(".app") and f"{stem}.toml" not in records and _parse_stem(stem):
-                if not _names_a_game(f"{root}/{name}", games):  # a game's, in that layout
-                    problems.append(Problem(name, "registration without a record"))
+            stray = name.endswith(".app") and f"{stem}.toml" not in records and _parse_stem(stem)
+            if stray and not _names_a_game(f"{root}/{name}", games):  # a game's, in that layout
+                problems.append(Problem(name, "registration without a record"))
         if fresh != index:
             self._save_index(fresh)
         return found, problems

@@ -32,7 +32,12 @@ class MemorySystemd:
         self._pid = 1000
         self.pending: list[Change] = []
         self._watched: str | None = None
-        self._wake_r, self._wake_w = os.pipe()
+        self._wake: tuple[int, int] | None = None  # made by watch(): most tests never watch
+
+    def __del__(self) -> None:
+        if self._wake is not None:
+            for fd in self._wake:
+                os.close(fd)
 
     def _check(self, op: str, unit: str = "") -> None:
         if not self.reachable:
@@ -47,7 +52,8 @@ class MemorySystemd:
             self.pending.append(
                 Change(unit, {names[k]: v for k, v in fields.items() if k in names})
             )
-            os.write(self._wake_w, b"x")
+            if self._wake is not None:
+                os.write(self._wake[1], b"x")
 
     def reload(self) -> None:
         self._check("reload")
@@ -128,15 +134,18 @@ class MemorySystemd:
     def watch(self, prefix: str) -> int:
         self._check("watch", prefix)
         self._watched = prefix
-        return self._wake_r
+        if self._wake is None:
+            self._wake = os.pipe()
+        return self._wake[0]
 
     def changes(self) -> list[Change]:
         self._check("changes")
-        os.set_blocking(self._wake_r, False)
-        try:
-            while os.read(self._wake_r, 4096):
+        if self._wake is not None:
+            os.set_blocking(self._wake[0], False)
+            try:
+                while os.read(self._wake[0], 4096):
+                    pass
+            except BlockingIOError:
                 pass
-        except BlockingIOError:
-            pass
         out, self.pending = self.pending, []
         return out
