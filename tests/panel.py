@@ -10,7 +10,7 @@ import math
 import re
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import cmp_to_key
 from typing import Literal, NamedTuple
@@ -86,21 +86,26 @@ DISCOVERY = (
 )
 
 
-def discover(state_dir: str = "/var/lib/warlock") -> list[tuple[str, str]]:
+def discover(
+    state_dir: str = "/var/lib/warlock", run: Callable[[str], bytes] | None = None
+) -> list[tuple[str, str]]:
     """§3 FORK libs/get_all_applications.mjs, UP libs/host_data.mjs getInstalls: the loop in a
     real `sh` (the panels' own script for the default directory), then per non-blank line
     `let [guid, path] = line.split(':').map(s => s.trim())`: a ':' in the path cuts it; a line
     with no ':' (a newline in a .app file) throws (UP lists no install, FORK never answers)."""
     script = DISCOVERY.format(glob=shlex.quote(state_dir) + "/*.app")
-    done = subprocess.run(["sh", "-c", script], capture_output=True, timeout=30, check=True)
     found = []
-    for line in done.stdout.decode("utf-8", errors="replace").split("\n"):
+    for line in (run or _sh)(script).decode("utf-8", errors="replace").split("\n"):
         if js_trim(line):
             fields = [js_trim(f) for f in line.split(":")]
             if len(fields) < 2:
                 raise PanelError(f"TypeError: path is undefined for the line {line!r}")
             found.append((fields[0], fields[1]))
     return found
+
+
+def _sh(script: str) -> bytes:  # here; tests pass a `run` for the machine under test
+    return subprocess.run(["sh", "-c", script], capture_output=True, timeout=30, check=True).stdout
 
 
 def fork_mi_name(basename: str) -> tuple[str, str | None]:

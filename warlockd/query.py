@@ -40,7 +40,10 @@ def warlock_status(host: str, port: int, timeout: float = 0.5) -> QueryResult | 
         return None
     try:
         info = json.loads(body)
-        return QueryResult(int(info["players"]), int(info["max_players"]), str(info.get("map", "")))
+        return QueryResult(
+            int(info["players"]), int(info["max_players"]), str(info.get("map", "")),
+            name=str(info.get("name", "")),
+        )  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None
 

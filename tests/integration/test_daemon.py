@@ -80,7 +80,7 @@ def test_a_crash_is_an_event_and_metrics_come_from_the_cache(ct: SystemdContaine
 
     def cached() -> dict[str, Any]:
         out = manage(ct, "--instance", inst["id"], "--get-metrics").stdout
-        data: dict[str, Any] = json.loads(out)[f"game@{inst['id']}.service"]
+        data: dict[str, Any] = json.loads(out)[f"game@{inst['id']}"]
         return data
 
     wait_for(

@@ -33,7 +33,7 @@ def journal(ct: SystemdContainer) -> str:
 
 def cached(ct: SystemdContainer, instance_id: str) -> dict[str, Any]:
     out = manage(ct, "--instance", instance_id, "--get-metrics").stdout
-    data: dict[str, Any] = json.loads(out)[f"game@{instance_id}.service"]
+    data: dict[str, Any] = json.loads(out)[f"game@{instance_id}"]
     return data
 
 

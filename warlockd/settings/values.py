@@ -37,6 +37,7 @@ _FORBIDDEN: dict[str, tuple[str, str]] = {
     "json": ("", ""),
     "cfg": ('";\\', 'a cfg value sits in double quotes and ";" starts another command'),
     "cli": ("\"';?\\", "the game parses its command line itself"),
+    "port": ("", ""),  # a number, checked as one
 }
 MULTILINE = ("properties/java", "json")  # the formats that escape a line break
 
