@@ -19,7 +19,7 @@ def ct(systemd_available: None) -> Iterator[SystemdContainer]:
 
 
 def tick(ct: SystemdContainer, inst: dict[str, Any]) -> int:
-    out = ct.run(["cat", f"{inst['path']}/world.json"]).stdout
+    out = ct.run(["cat", f"{inst['path']}/data/world.json"]).stdout
     return int(json.loads(out)["tick"])
 
 
@@ -29,7 +29,9 @@ def test_a_backup_of_a_running_game_restores_its_world(ct: SystemdContainer) -> 
     manage(ct, "--instance", iid, "--start")
     manage(ct, "--instance", iid, "--cmd", "save")
     wait_for(
-        lambda: ct.run(["test", "-s", f"{inst['path']}/world.json"], check=False).returncode == 0,
+        lambda: (
+            ct.run(["test", "-s", f"{inst['path']}/data/world.json"], check=False).returncode == 0
+        ),
         timeout=15,
         message="the world saved",
     )
@@ -54,7 +56,7 @@ def test_a_backup_of_a_running_game_restores_its_world(ct: SystemdContainer) -> 
     journal = ct.run(["journalctl", "-u", f"game@{iid}.service", "-o", "cat"]).stdout
     started = [line for line in journal.splitlines() if "] started '" in line]
     assert f"tick {saved_tick}," in started[-1]  # the game came back from the restored world
-    world_owner = ct.run(["stat", "-c", "%U", f"{inst['path']}/world.json"]).stdout.strip()
+    world_owner = ct.run(["stat", "-c", "%U", f"{inst['path']}/data/world.json"]).stdout.strip()
     assert world_owner == f"wl-{iid.replace('-', '')[:12]}"
     kinds = [
         e["message"].split()[0]
@@ -83,7 +85,7 @@ def test_a_clone_starts_from_the_sources_world_beside_it(ct: SystemdContainer) -
     journal = ct.run(["journalctl", "-u", f"game@{cid}.service", "-o", "cat"]).stdout
     started = [line for line in journal.splitlines() if "] started '" in line]
     assert started and f"tick {saved_tick}," in started[-1]  # the source's world, not a new one
-    owner = ct.run(["stat", "-c", "%U", f"{made['path']}/world.json"]).stdout.strip()
+    owner = ct.run(["stat", "-c", "%U", f"{made['path']}/data/world.json"]).stdout.strip()
     assert owner == f"wl-{cid.replace('-', '')[:12]}"
     events = json.loads(manage(ct, "events", "--instance", cid, "--json").stdout)
     assert any(e["message"] == f"cloned from {sid} (Original)" for e in events)
@@ -114,7 +116,7 @@ def test_a_pack_imports_as_a_new_instance_that_starts_from_its_world(
     journal = ct.run(["journalctl", "-u", f"game@{iid}.service", "-o", "cat"]).stdout
     started = [line for line in journal.splitlines() if "] started '" in line]
     assert started and f"tick {saved_tick}," in started[-1]
-    owner = ct.run(["stat", "-c", "%U", f"{made['path']}/world.json"]).stdout.strip()
+    owner = ct.run(["stat", "-c", "%U", f"{made['path']}/data/world.json"]).stdout.strip()
     assert owner == f"wl-{iid.replace('-', '')[:12]}"
     assert show_memory_max(ct, iid) == str(512 * 1024 * 1024)
     bad = manage(ct, "import", "/etc/hostname", check=False)  # not a pack: one line, exit 2

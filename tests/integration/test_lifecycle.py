@@ -44,7 +44,7 @@ def test_stop_saves_the_world_and_ends_in_success_not_sigkill(ct: SystemdContain
     manage(ct, "--instance", inst["id"], "--stop")
     props = show(ct, unit, "Result", "ExecMainStatus", "ActiveState")
     assert props == {"Result": "success", "ExecMainStatus": "0", "ActiveState": "inactive"}
-    world = json.loads(ct.run(["cat", f"{inst['path']}/world.json"]).stdout)
+    world = json.loads(ct.run(["cat", f"{inst['path']}/data/world.json"]).stdout)
     assert world["tick"] > 0
     log = journal(ct, unit)
     assert "stopping: sending 'stop'" in log and "exited with status 0" in log

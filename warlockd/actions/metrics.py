@@ -60,7 +60,7 @@ def instance_metrics(host: Host, inst: Instance, ip: str) -> dict[str, Any]:
 def do_get_metrics(host: Host, args: Args) -> Outcome:
     """get-services plus CPU and memory, from warlockd's cache (live when it is down)."""
     ip = host_ip()
-    return Outcome({i.unit: instance_metrics(host, i, ip) for i in some(host, args)})
+    return Outcome({i.service: instance_metrics(host, i, ip) for i in some(host, args)})
 
 
 def _store(host: Host) -> Any:

@@ -20,7 +20,7 @@ def do_get_services(host: Host, args: Args) -> Outcome:
     ip = host_ip()
     return Outcome(
         {
-            i.unit: service(i, find_app(host.paths, i.app), host.systemd.state(i.unit), ip)
+            i.service: service(i, find_app(host.paths, i.app), host.systemd.state(i.unit), ip)
             for i in some(host, args)
         }
     )
