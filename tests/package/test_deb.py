@@ -248,6 +248,15 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     ]
     ids = box.run(["bash", "-c", tab.format(words="warlock start -i ''", n=3)]).stdout.split()
     assert gid in ids, ids
+    step("the instance's own manage.py, as a Warlock panel finds and runs it")
+    path = created["path"]
+    apps = box.sh('for f in /var/lib/warlock/*.app; do echo "$(basename $f .app):$(cat $f)"; done')
+    assert apps == f"{EXAMPLE_GUID}.{gid}:{path}", apps
+    helped = box.sh(f"{path}/manage.py --help")
+    assert "Warlock Manager: 2.2.0" in helped and "╭─ Commands" in helped, helped
+    services = json.loads(box.sh(f"{path}/manage.py --get-services"))
+    assert list(services) == [f"game@{gid}"]
+    assert box.sh(f"stat -c '%U %a' {path} {path}/manage.py").split() == ["root", "755"] * 2
     step(f"manage.py --instance {gid} --start")
     box.run(["manage.py", "--instance", gid, "--start"], timeout=90)
     assert active(unit) == "active", step.journal()
