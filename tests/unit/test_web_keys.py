@@ -14,7 +14,6 @@ import pytest
 
 from tests.unit.support import ID_A, ID_B, REPO
 from warlockd.errors import Conflict, CorruptRecord, InvalidInput, NotFound
-from warlockd.web import keys as keys_mod
 from warlockd.web.keys import KeyStore, parse_key
 from warlockd.web.principal import Scope
 
@@ -97,7 +96,7 @@ def test_hashes_are_compared_in_constant_time_known_id_or_not(
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(keys_mod.hmac, "compare_digest", spy)
+    monkeypatch.setattr("warlockd.web.keys.hmac.compare_digest", spy)
     secret = text.split("_", 2)[2]
     assert ks.verify(f"wlk_{key.id}_{'x' * 43}") is None
     assert ks.verify(f"wlk_{'f' * 16}_{secret}") is None  # unknown id: a dummy comparison
