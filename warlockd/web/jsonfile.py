@@ -8,6 +8,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from ..fsutil import atomic_write, locked
 
 T = TypeVar("T")
 MODE = 0o600
+RACY_NS = 2_000_000_000
 _Stamp = tuple[int, int, int, int, int]  # device, inode, size, mtime_ns, ctime_ns
 
 
@@ -25,14 +27,17 @@ def _stamp(st: os.stat_result) -> _Stamp:
 
 
 class JsonFile:
-    """`read()` costs one stat() while the file is unchanged. Every write is a rename, so
-    a change always brings a new inode as well as a new mtime and ctime."""
+    """`read()` costs one stat() while the file is unchanged. Every write is a rename, so a
+    change brings a new inode as well as new times; but a freed inode number can come back
+    and file times are only as fine as the kernel's clock tick, so a file written in the last
+    two seconds is reparsed at each read, as git does with its racily clean index."""
 
     def __init__(self, path: Path, lock: Path | None = None) -> None:
         self.path = path
         self.lock = lock or path.with_name(f".{path.name}.lock")
         self._mutex = threading.Lock()  # threads of one process: the flock is per process
         self._stamp: _Stamp | None = None
+        self._racy = False
         self._data: dict[str, Any] = {}
 
     def read(self) -> dict[str, Any]:
@@ -61,7 +66,7 @@ class JsonFile:
         except FileNotFoundError:
             self._stamp, self._data = None, {}
             return
-        if _stamp(st) == self._stamp:
+        if _stamp(st) == self._stamp and not self._racy:
             return
         self._check_owner(st)
         try:
@@ -73,6 +78,7 @@ class JsonFile:
         if not isinstance(data, dict):
             raise CorruptRecord(f"{self.path}: not a JSON object")
         self._stamp, self._data = _stamp(st), data
+        self._racy = time.time_ns() - st.st_mtime_ns < RACY_NS
 
     def _check_owner(self, st: os.stat_result) -> None:
         """Refuse a file that someone else owns or could read or change: it holds hashes and
