@@ -241,9 +241,12 @@ def test_concurrent_key_creation_from_two_processes_loses_nothing(tmp_path: Path
     assert names == {f"{w}-{i}" for w in "ab" for i in range(25)}
 
 
-def test_a_corrupt_key_file_is_an_error_not_an_empty_table(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "rows", ['[{"id": "zz"}]', '["wlk"]', "[[1]]", '[{"id": "0123456789abcdef"}]']
+)
+def test_a_corrupt_key_file_is_an_error_not_an_empty_table(tmp_path: Path, rows: str) -> None:
     path = tmp_path / "api-keys.json"
-    path.write_text('{"keys": [{"id": "zz"}]}')
+    path.write_text('{"keys": ' + rows + "}")
     os.chmod(path, 0o600)
     with pytest.raises(CorruptRecord):
         store(tmp_path).verify("wlk_0123456789abcdef_" + "A" * 43)

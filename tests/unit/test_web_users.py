@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.unit.support import ID_A
-from warlockd.errors import Conflict, InvalidInput, NotFound
+from warlockd.errors import Conflict, CorruptRecord, InvalidInput, NotFound
 from warlockd.web.principal import Scope
 from warlockd.web.users import UserStore, make_hasher, read_password
 
@@ -174,3 +174,12 @@ def test_at_a_terminal_the_password_is_typed_twice_without_echo(
     assert read_password(Tty()) == PASSWORD
     with pytest.raises(InvalidInput, match="differ"):
         read_password(Tty())
+
+
+@pytest.mark.parametrize("rows", ['[["alice"]]', '["alice"]', '[{"name": "alice"}]', "[42]"])
+def test_a_corrupt_users_file_is_an_error(tmp_path: Path, rows: str) -> None:
+    path = tmp_path / "users.json"
+    path.write_text('{"users": ' + rows + "}")
+    path.chmod(0o600)
+    with pytest.raises(CorruptRecord, match="user record"):
+        store(tmp_path).verify("alice", PASSWORD)

@@ -110,8 +110,9 @@ def _parse(raw: Any) -> tuple[ApiKey, bytes]:
             revoked_at=None if raw.get("revoked_at") is None else str(raw["revoked_at"]),
         )
         return key, bytes.fromhex(hexhash)
-    except (KeyError, TypeError, ValueError) as e:
-        raise CorruptRecord(f"API key record {str(raw)[:60]}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        shown = raw.get("id", "?") if isinstance(raw, dict) else "?"
+        raise CorruptRecord(f"API key record {str(shown)[:20]!r}: {e}") from None
 
 
 class KeyStore:

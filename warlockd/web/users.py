@@ -125,8 +125,9 @@ def _parse(raw: Any) -> tuple[User, str]:
             stamp=str(raw["stamp"]),
         )
         return user, hashed
-    except (KeyError, TypeError, ValueError) as e:
-        raise CorruptRecord(f"user record {str(raw.get('name', '?'))[:70]!r}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        name = raw.get("name", "?") if isinstance(raw, dict) else "?"
+        raise CorruptRecord(f"user record {str(name)[:70]!r}: {e}") from None
 
 
 class UserStore:
