@@ -11,7 +11,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from ..errors import InvalidInput, NotFound, WarlockError
-from ..model import validate_id
+from ..model import parse_id
 
 
 class Unauthorized(WarlockError):
@@ -49,7 +49,7 @@ def validate_instances(ids: Iterable[str] | None) -> tuple[str, ...] | None:
         return None
     if isinstance(ids, str):  # a lone id would iterate into characters
         ids = [ids]
-    out = tuple(sorted({validate_id(str(i)) for i in ids}))
+    out = tuple(sorted({parse_id(str(i)) for i in ids}))
     if not out:
         raise InvalidInput("the instance list is empty", hint="omit it to allow every instance")
     return out
