@@ -1,9 +1,10 @@
 """Backup archives of an instance's saves: `<path>/backups/<id>-backup-*.tar.gz`.
 
 What goes in: the paths the app's manifest names as saves (or, when it names none, the
-whole instance directory but its backups and console), read by a child process running
-as the instance's user. An archive is written beside its final name and renamed into
-place, so one cut short never looks finished. Putting saves back accepts only plain files
+game's whole directory but its console), read by tar and pigz running as the instance's
+user at a low priority (archive_writer.py). An archive is written beside its final name
+and renamed into place, so one cut short never looks finished (and the next one removes
+what it left). Putting saves back accepts only plain files
 and directories inside the instance directory, keeps a safety archive of what it
 replaces, and swaps each save path in with a rename. The verbs that use these (backup,
 restore, clone, pack) are in actions/.
@@ -14,20 +15,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from . import fsutil, layout
 from .apps import App
-from .errors import InvalidInput, NotFound, WarlockError
+from .archive_writer import Progress, run_as_owner, write_archive
+from .errors import InvalidInput, NotFound
 from .model import Instance
-from .paths import PACKAGE_ROOT
 
 BACKUPS = layout.BACKUPS
 _NAME_RE = re.compile(r"[A-Za-z0-9._-]+")  # what a panel may pass as a bare file name
@@ -71,6 +70,7 @@ def existing(inst: Instance) -> list[Path]:
 def placed(d: Path, stem: str) -> Iterator[tuple[BinaryIO, Path]]:
     """A new root-only `<stem>.tar.gz` in d (`<stem>-2`... when one by that name exists):
     written beside its name, fsynced and renamed into place; removed on any failure."""
+    _sweep(d)
     final = d / f"{stem}.tar.gz"
     n = 1
     while final.exists():  # two in one second
@@ -90,43 +90,34 @@ def placed(d: Path, stem: str) -> Iterator[tuple[BinaryIO, Path]]:
         raise
 
 
+def _sweep(d: Path) -> None:
+    """Remove what an archive killed half-way (kill -9, power loss) left: its temporary
+    file, named after the process that wrote it, which is gone."""
+    for tmp in d.glob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            tmp.unlink(missing_ok=True)
+
+
 def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def write(inst: Instance, app: App, suffix: str = "") -> Path:
-    d = backup_dir(inst)  # made by lock(), held by our caller
+def write(
+    inst: Instance, app: App, suffix: str = "", on_progress: Progress | None = None
+) -> Path:
+    """A new archive of the instance's saves in its backups directory (the caller holds
+    lock(inst)). tar and pigz read as the instance's user (a game that swaps a save for a
+    link to a file only root may read gets a permission error, not that file in its
+    backup), at a low CPU and I/O priority (archive_writer.py)."""
+    d = backup_dir(inst)
     root = layout.data_dir(inst)
-    st = root.stat()
-    # read as the instance's user: a game that swaps a save for a link to a file only
-    # root may read gets a permission error, not that file in its backup
-    drop: dict[str, Any] = (
-        {"user": st.st_uid, "group": st.st_gid, "extra_groups": []} if os.geteuid() == 0 else {}
-    )
-    try:
-        with placed(d, f"{inst.id}-backup-{stamp()}{suffix}") as (out, final):
-            subprocess.run(
-                [sys.executable, "-m", "warlockd.archives", str(root), *members(inst, app)],
-                stdout=out, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
-                cwd="/", env={"PYTHONPATH": str(PACKAGE_ROOT), "PATH": "/usr/bin:/bin"},
-                timeout=3600, **drop,
-            )  # fmt: skip
-    except subprocess.CalledProcessError as e:
-        why = e.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
-        raise WarlockError(f"backup of {inst.id} failed: {why[0]}") from None
+    with placed(d, f"{inst.id}-backup-{stamp()}{suffix}") as (out, final):
+        write_archive(
+            root, members(inst, app), out, **run_as_owner(root), on_progress=on_progress,
+            timeout=6 * 3600,
+        )  # fmt: skip
     return final
-
-
-def _archive(root: Path, names: list[str], out: BinaryIO) -> None:
-    """The archive of `names` under `root`, written to `out` (run as the instance's user)."""
-    with tarfile.open(fileobj=out, mode="w|gz") as tar:
-        for name in names:
-            tar.add(root / name, arcname=name, filter=_plain_only)
-
-
-def _plain_only(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    # a game's symlink or FIFO is not part of its world, and restore would refuse it
-    return info if info.isfile() or info.isdir() else None
 
 
 def resolve_archive(inst: Instance, given: str) -> Path:
@@ -186,7 +177,7 @@ def swap(root: Path, work: Path, tops: list[str]) -> None:
 
 def replace_saves(
     inst: Instance, app: App, archive: Path, tar: tarfile.TarFile,
-    members: list[tarfile.TarInfo], safety: bool,
+    members: list[tarfile.TarInfo], safety: bool, on_progress: Progress | None = None,
 ) -> Path | None:  # fmt: skip
     """Put the checked `members` of `tar` in place of the instance's saves, owned by its
     user; returns the safety archive of what was replaced (None without `safety`)."""
@@ -197,7 +188,18 @@ def replace_saves(
         work = root / f".restore-{os.getpid()}"
         work.mkdir(mode=0o700)
         try:
-            tar.extractall(work / "new", members=members)  # each one checked
+            total, done = sum(m.size for m in members), 0
+            for member in members:  # each one checked
+                tar.extract(member, work / "new", set_attrs=not member.isdir())
+                done += member.size
+                if on_progress is not None:
+                    on_progress(done, total)
+            # directories' modes last, deepest first, as extractall does: a read-only one
+            # would have refused what goes in it
+            for member in sorted((m for m in members if m.isdir()), key=lambda m: m.name)[::-1]:
+                path = work / "new" / member.name
+                path.chmod(member.mode & 0o777)
+                os.utime(path, (member.mtime, member.mtime))
             for dirpath, dirnames, filenames in os.walk(work / "new"):
                 for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
                     os.chown(n, st.st_uid, st.st_gid, follow_symlinks=False)
@@ -213,5 +215,3 @@ def tops(members: list[tarfile.TarInfo]) -> list[str]:
     return sorted({PurePosixPath(m.name).parts[0] for m in members})
 
 
-if __name__ == "__main__":  # python3 -m warlockd.archives ROOT NAME...: the archive on stdout
-    _archive(Path(sys.argv[1]), sys.argv[2:], sys.stdout.buffer)

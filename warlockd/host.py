@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+# What a long command reports as it goes: (what, bytes done, bytes in all if known)
+Progress = Callable[[str, int, int | None], None]
+
 from .accounts import Accounts, SystemAccounts
 from .paths import Paths
 from .ports import Taken, host_taken
@@ -31,6 +34,7 @@ class Host:
         self.accounts: Accounts = SystemAccounts() if accounts is None else accounts
         self.probe_ports = probe_ports
         self._systemd: Systemd | None = None
+        self.progress: Progress | None = None  # a front door's display, if it has one
 
     @property
     def registry(self) -> Registry:
@@ -42,6 +46,13 @@ class Host:
         if self._systemd is None:
             self._systemd = self.systemd_factory()
         return self._systemd
+
+    def report(self, what: str) -> Callable[[int, int | None], None] | None:
+        """A progress callback for one long step, or None when nobody watches."""
+        show = self.progress
+        if show is None:
+            return None
+        return lambda done, total: show(what, done, total)
 
     def record_event(self, kind: str, instance_id: str | None, message: str, **data: Any) -> None:
         """An event a command saw (an update, a port conflict), into the history, where
@@ -66,7 +77,9 @@ class Host:
     def for_thread(self) -> Host:
         """The same host for another thread: its own systemd connection when it needs one
         (an sd-bus connection belongs to the thread that made it)."""
-        return Host(self.paths, self.systemd_factory, self.accounts, self.probe_ports)
+        host = Host(self.paths, self.systemd_factory, self.accounts, self.probe_ports)
+        host.progress = self.progress
+        return host
 
     @classmethod
     def from_env(cls) -> Host:

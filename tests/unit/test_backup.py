@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import tarfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from warlockd.actions.create import CreateRequest, create
 from warlockd.actions.pack import import_pack, pack
 from warlockd.actions.restore import restore
 from warlockd.actions.start_stop import start
+from warlockd.cli.progress import Terminal
 from warlockd.errors import Conflict, InvalidInput, NotFound
 from warlockd.layout import data_dir, packs_dir
 from warlockd.model import Instance
@@ -365,3 +367,41 @@ def test_import_needs_an_absolute_path_to_a_file(world: World) -> None:
 def test_a_hand_made_pack_without_saves_imports(world: World, tmp_path: Path) -> None:
     new = import_pack(world.host, str(_pack_with(tmp_path, GOOD_RECORD)))
     assert new.name == "Moved" and world.host.registry.get(new.id) == new
+
+
+def test_what_a_killed_backup_left_is_removed_by_the_next(world: World, inst: Instance) -> None:
+    d = archives.backup_dir(inst)
+    d.mkdir(mode=0o700, exist_ok=True)
+    dead = d / f".{inst.id}-backup-20260101-000000.tar.gz.999999999.tmp"  # no such process
+    live = d / f".{inst.id}-backup-20260101-000001.tar.gz.{os.getpid()}.tmp"
+    dead.write_bytes(b"half an archive")
+    live.write_bytes(b"being written")
+    backup(world.host, inst)
+    assert not dead.exists() and live.exists()
+
+
+def test_backup_and_restore_report_their_progress(world: World, inst: Instance) -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    world_host = world.host
+    world_host.progress = lambda what, done, total: seen.append((what, done, total))
+    made = backup(world_host, inst)
+    assert seen and seen[-1][0] == f"backup of {inst.id}"
+    done, total = seen[-1][1:]
+    assert total and done == total
+    seen.clear()
+    restore(world_host, inst, made.file)
+    assert seen[-1][0] == f"restore of {inst.id}" and seen[-1][1] == seen[-1][2]
+
+
+def test_the_terminal_shows_bytes_rate_and_time_left_then_a_newline() -> None:
+    out = io.StringIO()
+    ticks = iter([0.0, 1.0, 1.1, 2.0])
+    show = Terminal(out, clock=lambda: next(ticks))
+    show("backup", 0, 4 << 20)
+    show("backup", 1 << 20, 4 << 20)
+    show("backup", 2 << 20, 4 << 20)  # within 0.2 s of the last line: not drawn
+    show("backup", 4 << 20, 4 << 20)
+    lines = out.getvalue().split("\r\x1b[K")
+    assert "backup: 1.0 MB of 4.0 MB (25%), 1.0 MB/s, 3 s left" in lines
+    assert lines[-1] == "backup: 4.0 MB of 4.0 MB (100%), 2.0 MB/s\n"
+    assert len(lines) == 3  # "" before the first, then the two drawn

@@ -28,7 +28,7 @@ def backup(host: Host, inst: Instance, max_backups: int | None = None) -> Backup
         raise InvalidInput(f"--max-backups {max_backups}: expected 1 or more")
     app = find_app(host.paths, inst.app)
     with fsutil.locked(archives.lock(inst)):
-        made = archives.write(inst, app)
+        made = archives.write(inst, app, on_progress=host.report(f"backup of {inst.id}"))
         pruned: list[str] = []
         if max_backups is not None:
             for old in archives.existing(inst)[:-max_backups]:

@@ -45,7 +45,8 @@ def _restore(
         )
     if running:
         stop(host, inst)
-    kept = archives.replace_saves(inst, app, archive, tar, members, safety)
+    report = host.report(f"restore of {inst.id}")
+    kept = archives.replace_saves(inst, app, archive, tar, members, safety, report)
     if kept:
         host.record_event(
             "backup", inst.id, f"restored {archive.name} (safety copy {kept.name})",

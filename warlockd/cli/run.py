@@ -32,10 +32,16 @@ SCOPE = Scope()  # set once by entry.run_for, for the whole (short) process
 
 
 def make_host() -> Host:
-    """The host commands act on (tests put an in-memory one here)."""
+    """The host commands act on (tests put an in-memory one here); long commands show
+    their progress when a person watches stderr."""
     from ..host import Host
 
-    return Host.from_env()
+    host = Host.from_env()
+    if sys.stderr.isatty():
+        from .progress import Terminal
+
+        host.progress = Terminal()
+    return host
 
 
 def parse_args(given: Mapping[str, Any], command: Command | None = None) -> Args:
