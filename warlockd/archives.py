@@ -17,7 +17,7 @@ import re
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -103,9 +103,7 @@ def stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def write(
-    inst: Instance, app: App, suffix: str = "", on_progress: Progress | None = None
-) -> Path:
+def write(inst: Instance, app: App, suffix: str = "", on_progress: Progress | None = None) -> Path:
     """A new archive of the instance's saves in its backups directory (the caller holds
     lock(inst)). tar and pigz read as the instance's user (a game that swaps a save for a
     link to a file only root may read gets a permission error, not that file in its
@@ -181,6 +179,32 @@ def replace_saves(
 ) -> Path | None:  # fmt: skip
     """Put the checked `members` of `tar` in place of the instance's saves, owned by its
     user; returns the safety archive of what was replaced (None without `safety`)."""
+
+    def fill(new: Path) -> list[str]:
+        new.mkdir(mode=0o700)
+        total, done = sum(m.size for m in members), 0
+        for member in members:  # each one checked
+            tar.extract(member, new, set_attrs=not member.isdir())
+            done += member.size
+            if on_progress is not None:
+                on_progress(done, total)
+        # directories' modes last, deepest first, as extractall does: a read-only one
+        # would have refused what goes in it
+        for member in sorted((m for m in members if m.isdir()), key=lambda m: m.name)[::-1]:
+            path = new / member.name
+            path.chmod(member.mode & 0o777)
+            os.utime(path, (member.mtime, member.mtime))
+        return tops(members)
+
+    return replace_with(inst, app, fill, safety)
+
+
+def replace_with(
+    inst: Instance, app: App, fill: Callable[[Path], list[str]], safety: bool
+) -> Path | None:
+    """Put what `fill` makes in a new directory (given its path; it returns the save paths
+    it made) in place of the instance's saves, owned by the instance's user; returns the
+    safety archive of what was replaced (None without `safety`)."""
     root = layout.data_dir(inst)
     st = root.stat()
     with fsutil.locked(lock(inst)):
@@ -188,23 +212,12 @@ def replace_saves(
         work = root / f".restore-{os.getpid()}"
         work.mkdir(mode=0o700)
         try:
-            total, done = sum(m.size for m in members), 0
-            for member in members:  # each one checked
-                tar.extract(member, work / "new", set_attrs=not member.isdir())
-                done += member.size
-                if on_progress is not None:
-                    on_progress(done, total)
-            # directories' modes last, deepest first, as extractall does: a read-only one
-            # would have refused what goes in it
-            for member in sorted((m for m in members if m.isdir()), key=lambda m: m.name)[::-1]:
-                path = work / "new" / member.name
-                path.chmod(member.mode & 0o777)
-                os.utime(path, (member.mtime, member.mtime))
+            names = fill(work / "new")
             for dirpath, dirnames, filenames in os.walk(work / "new"):
                 for n in [dirpath, *(os.path.join(dirpath, f) for f in dirnames + filenames)]:
                     os.chown(n, st.st_uid, st.st_gid, follow_symlinks=False)
             (work / "old").mkdir()
-            swap(root, work, tops(members))
+            swap(root, work, names)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return kept
@@ -213,5 +226,3 @@ def replace_saves(
 def tops(members: list[tarfile.TarInfo]) -> list[str]:
     """The save paths (first components) an archive's members fill."""
     return sorted({PurePosixPath(m.name).parts[0] for m in members})
-
-

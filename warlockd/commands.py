@@ -107,6 +107,8 @@ RCON = Option("text", ("--rcon",), "The console command (over rcon where the gam
 SETTING = Option("setting", ("--set-config",), "The option's name and its new value.",
                  list, None, "OPTION VALUE", arity=2)  # fmt: skip
 CONFIRM = Option("confirm", ("--confirm",), "Yes: remove it and all its data.", bool, False)
+TO = Option("to", ("--to",), "Where: local (the default, <dir>/backups) or offsite.", str,
+            "local")  # fmt: skip
 PACK = Option("archive", ("--import",), "The pack's absolute path.")
 
 # Every command names its instance the same ways; JSON is accepted everywhere it was.
@@ -176,8 +178,8 @@ TABLE: tuple[Command, ...] = (
             flag_help="Install warlockd from this checkout."),
     Command("backup", "backup:do_backup",
             "Archive the instance's saves to <dir>/backups (--max-backups N keeps the newest N).",
-            (*ONE, MAX_BACKUPS), output=Output.JSON,
-            flag_help="Archive the saves to <dir>/backups."),
+            (*ONE, MAX_BACKUPS, TO), output=Output.JSON,
+            flag_help="Archive the saves to <dir>/backups (--to offsite: a snapshot)."),
     Command("restore", "restore:do_restore",
             "Put a backup's saves back (a safety backup is made first; --force if running).",
             (*ONE, FORCE), BACKUP, output=Output.JSON,
@@ -219,6 +221,10 @@ TABLE: tuple[Command, ...] = (
     Command("remove", "panel:do_remove",
             "Remove the instance (at a game's manage.py: all of the game's) and its data; "
             "--confirm.", (*ONE, CONFIRM), flag_help="Remove it and its data (--confirm)."),
+    # -- schedules, player-aware operations, off-site backups --
+    Command("backups", "backup:do_backups",
+            "Local backups and off-site snapshots, newest first (what restore takes).",
+            (*ONE, JSON), output=Output.PEOPLE, flag_help="List the backups and snapshots."),
 )  # fmt: skip
 
 COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .errors import InvalidInput, WarlockError
 from .model import parse_id
+from .offsite import OffsiteSettings, check_table
 from .store import EVENT_KINDS, Event
 
 HOOK_KINDS = ("json", "discord")
@@ -75,6 +76,7 @@ class Config:
     prometheus_dir: Path | None = Path("/var/lib/prometheus/node-exporter")
     webhooks: tuple[Webhook, ...] = ()
     registration: str = "instance"  # [panel]: how Warlock panels find instances (see below)
+    offsite: OffsiteSettings | None = None  # [offsite]: a restic repository for backups
 
     @property
     def max_db_bytes(self) -> int:
@@ -163,6 +165,10 @@ def parse(path: Path, data: dict[str, Any]) -> Config:
             c.bad("prometheus_dir", f'an absolute path, or "" to turn it off, got {pdir!r}')
         else:
             values["prometheus_dir"] = Path(pdir) if pdir else None
+    if "offsite" in data:
+        offsite, problems = check_table(path, data["offsite"])
+        c.errors += problems
+        values["offsite"] = offsite
     panel = data.get("panel", {})
     if not isinstance(panel, dict):
         c.bad("panel", "a [panel] table")

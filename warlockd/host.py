@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# What a long command reports as it goes: (what, bytes done, bytes in all if known)
-Progress = Callable[[str, int, int | None], None]
-
 from .accounts import Accounts, SystemAccounts
 from .paths import Paths
 from .ports import Taken, host_taken
 from .registry import Registry
 from .systemd import Systemd
+
+# What a long command reports as it goes: (what, bytes done, bytes in all if known)
+Progress = Callable[[str, int, int | None], None]
 
 
 def _real_systemd() -> Systemd:

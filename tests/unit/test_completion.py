@@ -60,6 +60,7 @@ def test_a_commands_own_options_complete_after_it(completion: Path) -> None:
         "--instance",
         "--max-backups",
         "--service",
+        "--to",
     ]
     assert "--app" in complete(completion, "warlock", "create", "--a")
 

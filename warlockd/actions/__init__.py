@@ -49,6 +49,7 @@ class Args(NamedTuple):
     archive: str | None = None  # restore: a backup's name or path; import: a pack's path
     force: bool = False
     setting: Sequence[str] = ()  # set-config: the option's name and its value
+    to: str = "local"  # backup: local (the .tar.gz panels list) or offsite (restic)
     confirm: bool = False  # remove: yes, all of it
     # set by the manage.py at a registered path (cli/entry.run_for), not by an option:
     scope_app: str | None = None  # a game's manage.py: only that app's instances

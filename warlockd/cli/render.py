@@ -48,6 +48,7 @@ def people(host: Host, command: Command, args: Args, outcome: Outcome) -> int:
         "status": status_lines,
         "metrics": metrics_table,
         "events": events_lines,
+        "backups": backups_table,
     }[command.name](outcome)
     sys.stdout.write(text)
     return outcome.code
@@ -119,6 +120,17 @@ def events_lines(outcome: Outcome) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["ts"]))
         lines.append(f"{when}  {e['kind']:<10} {e['instance_id'] or '-':<36}  {e['message']}")
     return "\n".join(lines) + "\n"
+
+
+def backups_table(outcome: Outcome) -> str:
+    rows: list[dict[str, Any]] = outcome.data
+    if not rows:
+        return "no backups\n"
+    out = [["WHEN", "WHERE", "SIZE", "RESTORE WITH"]]
+    for r in rows:
+        out.append([r["time"], r["where"], "-" if r["size"] is None else size(r["size"]),
+                    r["restore"]])  # fmt: skip
+    return table(out) + "\n"
 
 
 def render_dashboard(rows: list[dict[str, Any]], slugs: dict[str, str], width: int = 120) -> str:
