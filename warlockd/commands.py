@@ -109,12 +109,16 @@ SETTING = Option("setting", ("--set-config",), "The option's name and its new va
 CONFIRM = Option("confirm", ("--confirm",), "Yes: remove it and all its data.", bool, False)
 TO = Option("to", ("--to",), "Where: local (the default, <dir>/backups) or offsite.", str,
             "local")  # fmt: skip
+WARN = Option("warn", ("--warn",), "How long players get, at the latest: 30s, 5m (default), 1h.")
+WAIT = Option("wait", ("--wait",), "Stay until it is done (the default hands it to systemd).",
+              bool, False)  # fmt: skip
 PACK = Option("archive", ("--import",), "The pack's absolute path.")
 
 # Every command names its instance the same ways; JSON is accepted everywhere it was.
 ONE = (INSTANCE, SERVICE)
 NEW = (NAME, NEW_ID, PORT, DIR)
 LIMITS = (CPU, MEMORY, TASKS, AFFINITY)
+DELAYED = (*ONE, WARN, WAIT)
 
 TABLE: tuple[Command, ...] = (
     Command("check-update", "update:do_check_update",
@@ -222,6 +226,17 @@ TABLE: tuple[Command, ...] = (
             "Remove the instance (at a game's manage.py: all of the game's) and its data; "
             "--confirm.", (*ONE, CONFIRM), flag_help="Remove it and its data (--confirm)."),
     # -- schedules, player-aware operations, off-site backups --
+    Command("delayed-stop", "delayed:do_delayed_stop",
+            "Stop once nobody plays, after warning the players in the game (--warn 5m).",
+            DELAYED, output=Output.JSON, flag_help="Stop once nobody plays (players warned)."),
+    Command("delayed-restart", "delayed:do_delayed_restart",
+            "Restart once nobody plays, after warning the players in the game (--warn 5m).",
+            DELAYED, output=Output.JSON,
+            flag_help="Restart once nobody plays (players warned)."),
+    Command("delayed-update", "delayed:do_delayed_update",
+            "Update once nobody plays, players warned; nothing when no update exists.",
+            DELAYED, output=Output.JSON,
+            flag_help="Update once nobody plays (players warned)."),
     Command("backups", "backup:do_backups",
             "Local backups and off-site snapshots, newest first (what restore takes).",
             (*ONE, JSON), output=Output.PEOPLE, flag_help="List the backups and snapshots."),

@@ -63,6 +63,22 @@ class Paths(NamedTuple):
             config_file_override=Path(config_file) if config_file else None,
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The environment that gives a child process (a transient unit, a timer's job)
+        these same paths."""
+        env = {
+            "WARLOCK_STATE_DIR": str(self.state),
+            "WARLOCK_UNIT_DIR": str(self.units),
+            "WARLOCK_CONFIG_DIR": str(self.config),
+            "WARLOCK_TEMPLATES_DIR": str(self.templates),
+            "WARLOCK_INSTALLERS_DIR": str(self.installers),
+            "WARLOCK_BUNDLED_DIR": str(self.bundled),
+            "WARLOCK_RUNTIME_DIR": str(self.runtime),
+        }
+        if self.config_file_override:
+            env["WARLOCK_CONFIG"] = str(self.config_file_override)
+        return env
+
     @property
     def config_file(self) -> Path:
         """warlockd.toml: the daemon's and the host's settings."""

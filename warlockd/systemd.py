@@ -81,6 +81,12 @@ class Systemd(Protocol):
         """The changes that arrived since the last call (never blocks)."""
         ...
 
+    def start_transient(
+        self, unit: str, argv: Sequence[str], env: dict[str, str], description: str
+    ) -> None:
+        """Run argv as a transient service `unit` (it outlives the caller), started now."""
+        ...
+
 
 def _import_dbuslib() -> Any:
     """Import pystemd's sd-bus binding without `pystemd/__init__`, which pulls in lxml
@@ -305,6 +311,15 @@ class PystemdSystemd:
             raise self._error(b"process", e) from None
         out, self._changes[:] = list(self._changes), []
         return out
+
+    def start_transient(
+        self, unit: str, argv: Sequence[str], env: dict[str, str], description: str
+    ) -> None:
+        from .run import run
+
+        setenv = [f"--setenv={k}={v}" for k, v in sorted(env.items())]
+        run(["systemd-run", f"--unit={unit}", f"--description={description}", "--collect",
+             "--quiet", "--property=KillMode=mixed", *setenv, "--", *argv], timeout=30)  # fmt: skip
 
 
 def _accounted(value: Any) -> int | None:

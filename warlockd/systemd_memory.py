@@ -33,6 +33,7 @@ class MemorySystemd:
         self.pending: list[Change] = []
         self._watched: str | None = None
         self._wake: tuple[int, int] | None = None  # made by watch(): most tests never watch
+        self.transient: dict[str, tuple[list[str], dict[str, str], str]] = {}
 
     def __del__(self) -> None:
         if self._wake is not None:
@@ -149,3 +150,11 @@ class MemorySystemd:
                 pass
         out, self.pending = self.pending, []
         return out
+
+    def start_transient(
+        self, unit: str, argv: Sequence[str], env: dict[str, str], description: str
+    ) -> None:
+        self._check("start_transient", unit)
+        self.transient[unit] = (list(argv), dict(env), description)
+        self._pid += 1
+        self._set(unit, active="active", sub="running", main_pid=self._pid)

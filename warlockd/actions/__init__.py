@@ -50,6 +50,8 @@ class Args(NamedTuple):
     force: bool = False
     setting: Sequence[str] = ()  # set-config: the option's name and its value
     to: str = "local"  # backup: local (the .tar.gz panels list) or offsite (restic)
+    warn: str | None = None  # delayed-*: how long players get, at the latest (5m)
+    wait: bool = False  # delayed-*: in the foreground, until it is done
     confirm: bool = False  # remove: yes, all of it
     # set by the manage.py at a registered path (cli/entry.run_for), not by an option:
     scope_app: str | None = None  # a game's manage.py: only that app's instances

@@ -19,11 +19,11 @@ _DURATION_RE = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_since(text: str) -> float:
+def parse_since(text: str, option: str = "--since") -> float:
     """`90s`, `15m`, `1h`, `2d`, `1w` -> seconds."""
     m = _DURATION_RE.fullmatch(text.strip())
     if not m:
-        raise InvalidInput(f"--since {text!r}: expected a duration such as 15m, 1h or 2d")
+        raise InvalidInput(f"{option} {text!r}: expected a duration such as 15m, 1h or 2d")
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
