@@ -20,6 +20,7 @@ from . import Args, Outcome
 POLICY = Path("/etc/dbus-1/system.d/org.warlock.Manager1.conf")
 COMPLETION = Path("/etc/bash_completion.d/warlock")  # bash-completion reads it at start
 DAEMON_UNIT = "warlockd.service"
+SCHEDULE_TIMER, SCHEDULE_JOB = "warlock-schedule@.timer", "warlock-schedule@.service"
 
 
 def daemon_unit(text: str, package_root: Path) -> str:
@@ -28,6 +29,11 @@ def daemon_unit(text: str, package_root: Path) -> str:
         "ExecStart=/usr/bin/warlockd",
         f"Environment=PYTHONPATH={package_root}\nExecStart=/usr/bin/python3 -m warlockd.daemon",
     )
+
+
+def schedule_job(text: str, package_root: Path) -> str:
+    """warlock-schedule@.service for a checkout: its manage.py instead of /usr/bin/warlock."""
+    return text.replace("ExecStart=/usr/bin/warlock ", f"ExecStart={package_root}/manage.py ")
 
 
 def install(host: Host) -> list[str]:
@@ -47,6 +53,10 @@ def install(host: Host) -> list[str]:
             (paths.templates / DAEMON_UNIT).read_text(), PACKAGE_ROOT
         ),
         POLICY: (PACKAGE_ROOT / "data" / "org.warlock.Manager1.conf").read_text(),
+        paths.units / SCHEDULE_TIMER: (paths.templates / SCHEDULE_TIMER).read_text(),
+        paths.units / SCHEDULE_JOB: schedule_job(
+            (paths.templates / SCHEDULE_JOB).read_text(), PACKAGE_ROOT
+        ),
     }
     config = paths.config_file
     if not config.exists():  # the admin's file is never overwritten

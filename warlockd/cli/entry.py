@@ -7,9 +7,22 @@ import os
 import sys
 from typing import NoReturn
 
+GROUPS = {"schedule": ("add", "list", "remove", "pause", "resume", "run")}
+
+
+def spelled(args: list[str]) -> list[str]:
+    """`schedule add ...` as the table names it: `schedule-add ...` (a command's words
+    joined, so the table stays one flat list)."""
+    for i, word in enumerate(args[:-1]):
+        # not the value of an option before it (`--instance-name schedule add`)
+        free = i == 0 or not args[i - 1].startswith("-") or args[i - 1] in ("--debug", "--json")
+        if free and word in GROUPS and args[i + 1] in GROUPS[word]:
+            return [*args[:i], f"{word}-{args[i + 1]}", *args[i + 2 :]]
+    return args
+
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    args = spelled(sys.argv[1:] if argv is None else argv)
     from .fast import parse
 
     fast = parse(args)
