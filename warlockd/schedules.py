@@ -70,6 +70,8 @@ def render_dropin(inst: Instance, s: Schedule) -> str:
         "[Timer]\n"
         f"OnCalendar={s.on_calendar}\n"
         f"RandomizedDelaySec={s.randomized_delay}\n"
+        # systemd's default (1min) would move a restart players were told is at 06:00
+        "AccuracySec=1s\n"
     )
 
 
@@ -77,8 +79,27 @@ def dropin_path(paths: Paths, s: Schedule) -> Path:
     return paths.dropin_dir(timer(s)) / DROPIN
 
 
+def templates(paths: Paths, package_root: Path) -> dict[Path, str]:
+    """The two templates as a checkout installs them: the job runs its manage.py (the
+    Debian package ships them itself, running /usr/bin/warlock)."""
+    job = (paths.templates / f"{TEMPLATE}.service").read_text()
+    return {
+        paths.units / f"{TEMPLATE}.timer": (paths.templates / f"{TEMPLATE}.timer").read_text(),
+        paths.units / f"{TEMPLATE}.service": job.replace(
+            "ExecStart=/usr/bin/warlock ", f"ExecStart={package_root}/manage.py "
+        ),
+    }
+
+
 def install(paths: Paths, systemd: Systemd, inst: Instance, s: Schedule) -> None:
-    """Write the timer's drop-in and (unless paused) enable and start it."""
+    """Write the timer's drop-in and (unless paused) enable and start it; the templates
+    too when neither the package nor `setup` has."""
+    if not installed_template(paths):
+        from .paths import PACKAGE_ROOT
+
+        for path, text in templates(paths, PACKAGE_ROOT).items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fsutil.atomic_write(path, text, 0o644)
     d = dropin_path(paths, s)
     d.parent.mkdir(parents=True, exist_ok=True)
     fsutil.atomic_write(d, render_dropin(inst, s), 0o644)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import fsutil, layout, registrations, units
+from .. import fsutil, layout, registrations, schedules, units
 from ..apps import App, find_app
 from ..builds import install_path, log
 from ..completion import script
@@ -20,7 +20,6 @@ from . import Args, Outcome
 POLICY = Path("/etc/dbus-1/system.d/org.warlock.Manager1.conf")
 COMPLETION = Path("/etc/bash_completion.d/warlock")  # bash-completion reads it at start
 DAEMON_UNIT = "warlockd.service"
-SCHEDULE_TIMER, SCHEDULE_JOB = "warlock-schedule@.timer", "warlock-schedule@.service"
 
 
 def daemon_unit(text: str, package_root: Path) -> str:
@@ -29,11 +28,6 @@ def daemon_unit(text: str, package_root: Path) -> str:
         "ExecStart=/usr/bin/warlockd",
         f"Environment=PYTHONPATH={package_root}\nExecStart=/usr/bin/python3 -m warlockd.daemon",
     )
-
-
-def schedule_job(text: str, package_root: Path) -> str:
-    """warlock-schedule@.service for a checkout: its manage.py instead of /usr/bin/warlock."""
-    return text.replace("ExecStart=/usr/bin/warlock ", f"ExecStart={package_root}/manage.py ")
 
 
 def install(host: Host) -> list[str]:
@@ -53,11 +47,7 @@ def install(host: Host) -> list[str]:
             (paths.templates / DAEMON_UNIT).read_text(), PACKAGE_ROOT
         ),
         POLICY: (PACKAGE_ROOT / "data" / "org.warlock.Manager1.conf").read_text(),
-        paths.units / SCHEDULE_TIMER: (paths.templates / SCHEDULE_TIMER).read_text(),
-        paths.units / SCHEDULE_JOB: schedule_job(
-            (paths.templates / SCHEDULE_JOB).read_text(), PACKAGE_ROOT
-        ),
-    }
+    } | schedules.templates(paths, PACKAGE_ROOT)
     config = paths.config_file
     if not config.exists():  # the admin's file is never overwritten
         wanted[config] = (PACKAGE_ROOT / "etc" / "warlockd.toml").read_text()
