@@ -93,6 +93,8 @@ class App(NamedTuple):
     writable: tuple[str, ...] = ()  # install files the game writes beside its binary
     configs: tuple[ConfigOption, ...] = ()
     console: Console = Console()
+    port_step: int | None = None  # automatic ports move together by this much (default: span)
+    link: str | None = None  # [link] pattern: a regex over the game's output for its join link
 
     def port(self, key: str) -> PortSpec:
         for p in self.ports:

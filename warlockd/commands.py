@@ -115,6 +115,8 @@ WARN = Option("warn", ("--warn",), "How long players get, at the latest: 30s, 5m
 WAIT = Option("wait", ("--wait",), "Stay until it is done (the default hands it to systemd).",
               bool, False)  # fmt: skip
 PACK = Option("archive", ("--import",), "The pack's absolute path.")
+CM_PACK = Option("archive", ("--import-pack",), "The pack: a .tar.gz or .zip Content Manager made.",
+                 metavar="FILE")  # fmt: skip
 
 # Every command names its instance the same ways; JSON is accepted everywhere it was.
 ONE = (INSTANCE, SERVICE)
@@ -279,6 +281,16 @@ TABLE: tuple[Command, ...] = (
     Command("backups", "backup:do_backups",
             "Local backups and off-site snapshots, newest first (what restore takes).",
             (*ONE, JSON), output=Output.PEOPLE, flag_help="List the backups and snapshots."),
+    # -- Assetto Corsa server packs --
+    Command("import-pack", "import_pack:do_import_pack",
+            "A new Assetto Corsa instance from a server pack made in Content Manager (with its "
+            "Linux acServer): its own UDP/TCP/HTTP ports, written into its server_cfg.ini; the "
+            "server files shared by every instance of that pack (printed as JSON).",
+            (APP, *NEW), CM_PACK, output=Output.JSON,
+            flag_help="An instance from a Content Manager server pack (as JSON)."),
+    Command("link", "link:do_link",
+            "The join link the instance announced (Assetto Corsa: acstuff.ru/s/q:race/...).",
+            ONE, output=Output.TEXT, flag_help="The join link the instance announced."),
 )  # fmt: skip
 
 COMMANDS: dict[str, Command] = {c.name: c for c in TABLE}

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from . import links
 from .apps import App, ConfigOption, Console, PortSpec, Rcon, Stop, Transport
 from .errors import InvalidInput
 from .model import validate_guid
@@ -190,6 +191,8 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
             )
         ),
         configs=_parse_configs(c, data.get("config", []), keys),
+        port_step=c.get(data, "port_step", int, "1..1000", "", None, lambda v: 1 <= v <= 1000),
+        link=c.get(c.table(data, "link"), "pattern", str, "a regex", "link.", None, links.valid),
     )
     if app.stop.via == "rcon" and (app.rcon is None or not app.stop.command):
         c.bad("stop.via", "console unless the manifest has [rcon] and a stop.command")
@@ -216,6 +219,7 @@ def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
             t, "packages", list, "a list of Debian package names", w, check=_package_list
         )
         return InstallSpec("apt", packages=tuple(packages or ()))
+    pack = c.get(t, "pack", str, "content-manager", w, None, lambda v: v == "content-manager")
     if source == "steamcmd":
         app_id = c.get(t, "app_id", int, "a Steam app id", w, check=lambda v: v > 0)
         branch = c.get(t, "branch", str, "a branch name", w, "public", _KEY_RE.fullmatch)
@@ -223,7 +227,8 @@ def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
         platform = c.get(
             t, "platform", str, "windows or linux", w, None, lambda v: v in ("windows", "linux")
         )
-        return InstallSpec("steamcmd", app_id=app_id, branch=branch, login=login, platform=platform)
+        return InstallSpec("steamcmd", app_id=app_id, branch=branch, login=login,
+                           platform=platform, pack=pack)  # fmt: skip
     if source == "archive":
         url = c.get(
             t,

@@ -51,18 +51,24 @@ def _free(spec: PortSpec, port: int, taken: Taken) -> bool:
     return all((proto, port) not in taken for proto in _protocols(spec))
 
 
+def _pairs(spec: PortSpec, port: int) -> set[tuple[str, int]]:
+    return {(proto, port) for proto in _protocols(spec)}
+
+
 def allocate(
-    specs: Iterable[PortSpec], taken: Taken, explicit: Mapping[str, int]
+    specs: Iterable[PortSpec],
+    taken: Taken,
+    explicit: Mapping[str, int],
+    step: int | None = None,
 ) -> dict[str, int]:
     """Explicit ports as given (refused if held); the others step from their defaults together.
 
-    All automatic ports move by the same offset, in steps of the app's port span, so an
-    instance keeps the layout of the defaults (game, game+1 for query...) and never
-    overlaps itself.
+    All automatic ports move by the same offset, in steps of the app's port span (or of
+    `step`, a manifest's `port_step`), so an instance keeps the layout of the defaults
+    (game, game+1 for query...) and never overlaps itself. One number may serve two ports
+    of an instance on different protocols (Assetto Corsa's UDP_PORT and TCP_PORT).
     """
     specs = list(specs)
-    if len(set(explicit.values())) != len(explicit):
-        raise InvalidInput("--port: two ports of one instance cannot share a number")
     for key, port in explicit.items():
         if port < 1024:
             raise InvalidInput(
@@ -75,19 +81,30 @@ def allocate(
                 f"--port {key}={port}: no port {key!r}",
                 hint="ports: " + ", ".join(s.key for s in specs),
             )
+    by_key = {s.key: s for s in specs}
+    fixed: set[tuple[str, int]] = set()
+    for key, port in explicit.items():
+        pairs = _pairs(by_key[key], port)
+        if pairs & fixed:
+            raise InvalidInput("--port: two ports of one instance cannot share a number")
+        fixed |= pairs
+    for key, port in explicit.items():
+        spec = by_key[key]
         who = holder_of(spec, port, taken)
         if who:
             raise Conflict(f"port {port}/{spec.protocol} ({key}) is taken by {who}")
     auto = [s for s in specs if s.key not in explicit]
     if not auto:
         return dict(explicit)
-    span = max(s.default for s in auto) - min(s.default for s in auto) + 1
-    fixed = set(explicit.values())
-    for step in range(MAX_STEPS):
-        chosen = {s.key: s.default + step * span for s in auto}
+    span = step or max(s.default for s in auto) - min(s.default for s in auto) + 1
+    for n in range(MAX_STEPS):
+        chosen = {s.key: s.default + n * span for s in auto}
         if any(p > 65535 for p in chosen.values()):
             break
-        if all(_free(s, chosen[s.key], taken) and chosen[s.key] not in fixed for s in auto):
+        if all(
+            _free(s, chosen[s.key], taken) and fixed.isdisjoint(_pairs(s, chosen[s.key]))
+            for s in auto
+        ):
             return {**chosen, **explicit}
     raise Conflict("no free ports found above the defaults", hint="pass --port key=N")
 

@@ -20,6 +20,7 @@ class QueryResult(NamedTuple):
     map: str = ""
     players: tuple[str, ...] = ()  # names, where the protocol gives them (maybe a sample)
     name: str = ""  # the server's name or MOTD, colour codes removed
+    session: str = ""  # the session running (Assetto Corsa: practice, qualify, race...)
 
 
 def warlock_status(host: str, port: int, timeout: float = 0.5) -> QueryResult | None:
@@ -86,13 +87,28 @@ def ask_minecraft(host: str, port: int, timeout: float) -> QueryResult:
     )
 
 
+def ask_assetto(host: str, port: int, timeout: float) -> QueryResult:
+    from .protocols import assetto
+
+    info, drivers = assetto.status(host, port, timeout)
+    return QueryResult(
+        player_count=info.clients,
+        max_players=info.max_clients,
+        map=info.track,
+        players=drivers,
+        name=info.name,
+        session=info.session,
+    )
+
+
 def query(
     protocol: str, port: int, host: str = "127.0.0.1", timeout: float = 0.5
 ) -> QueryResult | None:
     """Ask the server on `host:port` with `protocol` (one of QUERY_PROTOCOLS)."""
     if protocol == "warlock-status":
         return warlock_status(host, port, timeout)
-    ask = {"quake3": ask_quake3, "a2s": ask_a2s, "minecraft": ask_minecraft}.get(protocol)
+    ask = {"quake3": ask_quake3, "a2s": ask_a2s, "minecraft": ask_minecraft,
+           "assetto": ask_assetto}.get(protocol)  # fmt: skip
     if ask is None:  # "none", or a name we do not know
         return None
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from . import layout, procs
+from . import layout, links, procs
 from .apps import App
 from .model import PANEL_STATUS, Instance, Status, status_of
 from .query import query
@@ -95,4 +95,9 @@ def service(
         "bak_dir": str(layout.backups_dir(inst)),
         "version": inst.build,
         "loader": None,
+        # where the game's query says (Assetto Corsa: its track and session), and the join
+        # link it announced, which the runner keeps in the unit's status (links.py)
+        "map": players.map or None if players else None,
+        "session": players.session or None if players else None,
+        "link": links.of(state.status_text) if running else None,
     }

@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 
 from . import netstat
+from .runner_output import GameOutput
 
 USAGE = (
     "usage: python3 -m warlockd.runner [--probe PROTO:PORT] [--ports tcp:N,udp:M] "
     "[--console PATH] [--stop-command CMD] [--stop-signal SIG] [--stop-timeout S] "
-    "[--start-timeout S] -- COMMAND [ARG...]"
+    "[--start-timeout S] [--link REGEX] -- COMMAND [ARG...]"
 )
 
 
@@ -64,6 +65,7 @@ class Options:
         self.stop_signal: int = signal.SIGTERM
         self.stop_timeout = 30.0
         self.start_timeout = 90.0
+        self.link: str | None = None  # a regex: the game's output is searched for its join link
 
 
 def parse(argv: list[str]) -> Options:
@@ -95,6 +97,8 @@ def parse(argv: list[str]) -> Options:
             opts.stop_timeout = float(value)
         elif flag == "--start-timeout":
             opts.start_timeout = float(value)
+        elif flag == "--link":
+            opts.link = value
         else:
             raise ValueError(f"unknown option {flag}")
     return opts
@@ -143,6 +147,8 @@ class Runner:
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         self.watchdog = watchdog / 1e6 if watchdog else 0.0
         self.status = ""
+        self.output: GameOutput | None = None  # its stdout and stderr, searched for a link
+        self.link: str | None = None  # the join link the game announced (links.py)
 
     def spawn(self) -> None:
         read_end, self.stdin = os.pipe()
@@ -151,6 +157,9 @@ class Runner:
                                                                   "WATCHDOG_PID")}  # fmt: skip
         try:
             actions = [(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_CLOSE, self.stdin)]
+            if self.opts.link:  # its output through us: we copy it on to the journal
+                read_output, write_end = os.pipe()
+                actions += [(os.POSIX_SPAWN_DUP2, write_end, fd) for fd in (1, 2)]
             # its own session: the stop escalation kills the game's whole process group
             self.pid = os.posix_spawnp(
                 self.opts.command[0], self.opts.command, env, file_actions=actions, setsid=True
@@ -159,7 +168,15 @@ class Runner:
             log(f"cannot start {self.opts.command[0]}: {e.strerror}")
             raise SystemExit(127) from None
         os.close(read_end)
+        if self.opts.link:
+            os.close(write_end)
+            self.output = GameOutput(read_output, self.opts.link, self.on_link, self.selector)
+            notify("STATUS=starting")  # not the last run's link, which systemd may still show
         log(f"started {self.opts.command[0]} as pid {self.pid}")
+
+    def on_link(self, link: str) -> None:
+        self.link = link
+        notify(f"STATUS={self.status_text()}")
 
     def open_console(self) -> None:
         path = self.opts.console
@@ -228,6 +245,8 @@ class Runner:
     def wait_exit(self, timeout: float) -> int | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.output:  # a game printing as it stops must not block on a full pipe
+                self.output.drain()
             code = self.reap()
             if code is not None:
                 return code
@@ -283,6 +302,8 @@ class Runner:
                 return self.graceful_stop()
             code = self.reap()
             if code is not None:
+                if self.output:
+                    self.output.drain()
                 log(
                     f"the game exited with status {code}"
                     + ("" if self.ready else " before it was ready")
@@ -323,6 +344,13 @@ class Runner:
             return wanted <= mine
         return bool(wanted & mine)
 
+    def status_text(self) -> str:
+        if self.link is None:
+            return self.status
+        from .links import compose  # only for a game with a [link] pattern
+
+        return compose(self.status or "starting", self.link)
+
     def probe_interval(self) -> float:
         return self.watchdog / 3 if self.watchdog else 5.0
 
@@ -345,7 +373,7 @@ class Runner:
             lines.append("READY=1")
         if status != self.status:
             self.status = status
-            lines.append(f"STATUS={status}")
+            lines.append(f"STATUS={self.status_text()}")
         if self.watchdog:
             lines.append("WATCHDOG=1")
         if lines:

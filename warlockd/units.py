@@ -174,6 +174,8 @@ def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
         argv += ["--stop-command", app.stop.command]
     if app.stop.via == "rcon" and app.rcon:  # the password comes in WARLOCK_RCON_PASSWORD
         argv += ["--stop-rcon", f"{app.rcon.protocol}:{inst.ports[app.rcon.port]}"]
+    if app.link:  # the runner searches the game's output for its join link (links.py)
+        argv += ["--link", app.link]
     return [*argv, "--", *game]
 
 

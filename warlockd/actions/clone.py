@@ -8,8 +8,11 @@ from typing import Any
 
 from .. import archives, fsutil
 from ..apps import find_app
+from ..builds import install_path
 from ..host import Host
 from ..model import MAX_NAME, Instance, InstanceId
+from ..sources import Build
+from ..sources.pack import is_pack_build
 from . import Args, Outcome, one
 from .create import CreateRequest, create
 from .delete import delete
@@ -30,6 +33,9 @@ def clone(
     is deleted again and the source is as it was."""
     app = find_app(host.paths, source.app)
     archives.backup_dir(source)  # a source without its directory is refused before anything is made
+    build = None
+    if is_pack_build(source.build):  # no source makes it again: the copy shares the source's
+        build = Build(install_path(host.paths, app, source.build), source.build)
     made = create(
         host,
         CreateRequest(
@@ -40,6 +46,7 @@ def clone(
             dir=dir,
             limits=source.limits,
             env=[f"{k}={v}" for k, v in source.env.items()],
+            build=build,
         ),
     )
 

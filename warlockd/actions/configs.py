@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import layout, units
-from ..apps import App, find_app
+from ..apps import App, PortSpec, find_app
 from ..builds import install_path
 from ..errors import InvalidInput
 from ..host import Host
@@ -86,14 +86,23 @@ def _record_change(host: Host, inst: Instance, app: App, s: Setting, text: str) 
         if not isinstance(port, int):
             raise InvalidInput(f"{s.option}: expected a port number")
         if port != inst.ports[s.key]:
-            if port in inst.ports.values():
-                raise InvalidInput(f"{s.option}: {port} is another port of this instance")
             others = [i for i in host.registry.all() if i.id != inst.id]
             taken = Merged(taken_by_instances(others), host.probe_ports())
-            spec = [p for p in app.ports if p.key == s.key]
-            allocate(spec, taken, {s.key: port})  # refuses a port held, naming who holds it
+            spec = app.port(s.key)
+            for other in app.ports:  # one number may serve two ports on different protocols
+                if (
+                    other.key != s.key
+                    and inst.ports.get(other.key) == port
+                    and (_protocols(other) & _protocols(spec))
+                ):
+                    raise InvalidInput(f"{s.option}: {port} is another port of this instance")
+            allocate([spec], taken, {s.key: port})  # refuses a port held, naming who holds it
             inst = inst.with_(ports=inst.ports | {s.key: port})
     return inst
+
+
+def _protocols(spec: PortSpec) -> set[str]:
+    return {"tcp", "udp"} if spec.protocol == "both" else {spec.protocol.value}
 
 
 def _locks(host: Host) -> Path:

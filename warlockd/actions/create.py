@@ -22,6 +22,7 @@ from ..host import Host
 from ..model import Instance, InstanceId, Limits, new_id, new_name, parse_id
 from ..paths import PACKAGE_ROOT
 from ..ports import Merged, allocate, parse_port
+from ..sources import Build
 from . import Args, Outcome
 
 
@@ -33,6 +34,7 @@ class CreateRequest(NamedTuple):
     dir: str | None = None
     limits: Limits = Limits()
     env: Sequence[str] = ()
+    build: Build | None = None  # a build made already (import-pack's); else the app's current
 
 
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -111,7 +113,8 @@ def create(host: Host, req: CreateRequest) -> Instance:
     explicit = dict(parse_port(p) for p in req.ports)
     path = _instance_dir(host, req.dir) if req.dir else str(host.paths.instances / instance_id)
     env = _parse_env(req.env)
-    build = ensure_installed(host.paths, app)  # before any instance state: a failure leaves nothing
+    # before any instance state: a failure leaves nothing
+    build = req.build or ensure_installed(host.paths, app)
     host.accounts.check_reachable(build.path)
     host.accounts.check_reachable(PACKAGE_ROOT / "warlockd")
     registry = host.registry
@@ -129,7 +132,7 @@ def create(host: Host, req: CreateRequest) -> Instance:
             app=app.guid,
             name=name,
             path=path,
-            ports=allocate(app.ports, taken, explicit),
+            ports=allocate(app.ports, taken, explicit, app.port_step),
             created_at=_now(),
             limits=req.limits,
             env=env,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import cache, procs, schedules
+from .. import cache, links, procs, schedules
 from ..apps import app_slugs
 from ..host import Host
 from ..model import Instance, Status, status_of
@@ -44,6 +44,7 @@ def dashboard_rows(host: Host) -> list[dict[str, Any]]:
                 "memory_bytes": cached.get("memory_bytes"),
                 "uptime": procs.uptime(since),
                 "next_schedule": next_run(inst, timers),
+                "link": links.of(st.status_text) if running and st else None,
             }
         )
     rows.sort(key=lambda r: (_ORDER.get(str(r["status"]), 5), r["name"]))

@@ -11,6 +11,7 @@ from ..builds import app_lock, ensure_installed, install_path, log
 from ..errors import WarlockError
 from ..host import Host
 from ..model import Instance
+from ..sources.pack import is_pack_build
 from . import Args, Outcome, one
 from .start_stop import START_TIMEOUT, start
 
@@ -31,8 +32,8 @@ class UpdateResult(NamedTuple):
 def check_update(host: Host, inst: Instance) -> str | None:
     """The newer build available for the instance, or None."""
     app = find_app(host.paths, inst.app)
-    if app.install.source == "bundled":
-        return None
+    if app.install.source == "bundled" or is_pack_build(inst.build):
+        return None  # a server pack's build changes when a newer pack is imported
     if app.install.source == "archive":  # the manifest pins the archive: new sha, new build
         pinned = (app.install.sha256 or "")[:12]
         return pinned if pinned and pinned != inst.build else None
@@ -58,6 +59,9 @@ def update(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> Update
     app = find_app(host.paths, inst.app)
     if app.install.source == "bundled":
         return UpdateResult(inst.id, inst.build, inst.build, False, reason="bundled with warlockd")
+    if is_pack_build(inst.build):
+        why = "made from a server pack: import-pack the newer pack"
+        return UpdateResult(inst.id, inst.build, inst.build, False, reason=why)
     apps_dir = host.paths.apps
     with fsutil.locked(app_lock(host.paths, app)):
         build = sources.install(app.install, apps_dir, app.guid, log,

@@ -177,7 +177,9 @@ def render_dashboard(rows: list[dict[str, Any]], slugs: dict[str, str], width: i
         f"{players:.0f} players; CPU {cpu:.0f}%; memory {size(memory)}"
     )
     body = table(out) if rows else "no instances"
-    return "\n".join(line[:width] for line in body.splitlines()) + "\n\n" + total + "\n"
+    # join links (Assetto Corsa's) in full, below: a URL cut to the width is of no use
+    joins = "".join(f"join {r['name'][:24]}: {r['link']}\n" for r in rows if r.get("link"))
+    return "\n".join(line[:width] for line in body.splitlines()) + "\n\n" + total + "\n" + joins
 
 
 def dashboard(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .. import cache
+from .. import cache, links
 from ..apps import find_app
 from ..errors import WarlockError
 from ..model import Instance, Status, parse_id
@@ -98,7 +98,11 @@ class Tracking(Sampling):
         before, t.live = t.live, t.live.updated(props)
         self._persist_live(t)  # our last view, on disk at once: a kill -9 now loses nothing
         for kind, message in watch.classify(before, t.live):
-            self.event(kind, t.inst, message, result=t.live.result, restarts=t.live.restarts)
+            data = (
+                {"link": links.of(t.live.status_text)} if kind == "link"
+                else {"result": t.live.result, "restarts": t.live.restarts}
+            )  # fmt: skip
+            self.event(kind, t.inst, message, **data)
         # "failed" also shows for an instant before an automatic restart: only one that
         # lasts is the end of a crash loop (retry_crashed decides)
         if t.live.active == "failed":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .. import links
 from ..model import Status, status_of
 
 
@@ -36,6 +37,17 @@ class Live:
 
 
 def classify(
+    before: Live | None, after: Live, *, while_down: bool = False
+) -> list[tuple[str, str]]:
+    """The events between two views of a unit: (kind, message) pairs, oldest first."""
+    events = _state_events(before, after, while_down=while_down)
+    link = links.of(after.status_text)
+    if before is not None and link and link != links.of(before.status_text):
+        events.append(("link", f"server started: {link}"))  # what players join with
+    return events
+
+
+def _state_events(
     before: Live | None, after: Live, *, while_down: bool = False
 ) -> list[tuple[str, str]]:
     """The events between two views of a unit: (kind, message) pairs, oldest first."""

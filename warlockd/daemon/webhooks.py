@@ -27,7 +27,7 @@ from ..store import Event
 _COLORS = {  # Discord embed colours, as 0xRRGGBB integers
     "started": 0x2ECC71, "stopped": 0x95A5A6, "crashed": 0xE74C3C, "frozen": 0x3498DB,
     "restarted": 0xE67E22, "backup": 0x1ABC9C, "update": 0x9B59B6, "port_conflict": 0xF1C40F,
-    "daemon": 0x607D8B, "delayed": 0xF39C12, "schedule": 0x34495E,
+    "daemon": 0x607D8B, "delayed": 0xF39C12, "schedule": 0x34495E, "link": 0x2980B9,
 }  # fmt: skip
 # Discord's documented embed limits (developer docs, "Embed Limits").
 _TITLE, _DESCRIPTION, _FIELDS, _FIELD_NAME, _FIELD_VALUE, _TOTAL = 256, 4096, 25, 256, 1024, 6000

@@ -1,7 +1,8 @@
 """Game-server wire protocols: one small module per family, stdlib only.
 
 `quake3` (getstatus, rcon), `a2s` (Valve server queries), `minecraft` (Server List
-Ping), `source_rcon` (Valve's TCP RCON, also spoken by Minecraft, ARK, Palworld...).
+Ping), `assetto` (Assetto Corsa's HTTP /INFO), `source_rcon` (Valve's TCP RCON, also
+spoken by Minecraft, ARK, Palworld...).
 
 Each module keeps parsing pure (bytes in, values out, `MalformedReply` on garbage)
 and apart from the few functions that touch a socket, so the parsers are tested on
@@ -16,7 +17,7 @@ Nothing here does work at import time.
 from __future__ import annotations
 
 # what a manifest's [query] protocol may be (warlockd.query answers each one)
-QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft")
+QUERY_PROTOCOLS = ("none", "warlock-status", "quake3", "a2s", "minecraft", "assetto")
 
 
 class MalformedReply(ValueError):

@@ -45,6 +45,7 @@ class InstallSpec(NamedTuple):
     sha256: str | None = None  # archive
     strip_components: int = 0  # archive
     filename: str | None = None  # archive: keep the file as <build>/<filename>, not unpacked
+    pack: str | None = None  # "content-manager": import-pack also makes builds from its packs
 
 
 class Build(NamedTuple):

@@ -1,0 +1,67 @@
+"""The game's output through the runner, for a game whose manifest has a [link] pattern:
+every byte copied on to the runner's stdout (the unit's journal, as if the game wrote it),
+each line searched for the join link the game announces (links.py says why).
+
+Imported by the runner: stdlib only, `re` loaded only when a game has a pattern.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+from collections.abc import Callable
+
+MAX_PENDING = 65536  # a line longer than this announces no link: its start is dropped
+
+
+class GameOutput:
+    def __init__(
+        self, fd: int, pattern: str, on_link: Callable[[str], None],
+        selector: selectors.BaseSelector,
+    ) -> None:  # fmt: skip
+        import re
+
+        self.fd: int | None = fd
+        self.regex = re.compile(pattern)
+        self.on_link = on_link
+        self.selector = selector
+        self.pending = b""  # what follows the last full line
+        self.link: str | None = None
+        os.set_blocking(fd, False)
+        selector.register(fd, selectors.EVENT_READ, self.pump)
+
+    def pump(self) -> bool:
+        """Copy what is there now; False when nothing more is (or the game closed it)."""
+        if self.fd is None:
+            return False
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return False
+        if not data:  # the game (and every child holding it) closed its output
+            self.selector.unregister(self.fd)
+            os.close(self.fd)
+            self.fd = None
+            return False
+        view = memoryview(data)
+        while view:
+            view = view[os.write(1, view) :]
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        if len(self.pending) > MAX_PENDING:
+            self.pending = b""
+        for line in lines:
+            self.search(line.decode("utf-8", "replace"))
+        return True
+
+    def search(self, line: str) -> None:
+        from .links import find
+
+        found = find(self.regex, line)
+        if found and found != self.link:
+            self.link = found
+            self.on_link(found)
+
+    def drain(self) -> None:
+        """Everything the game wrote before it exited (or while it stops)."""
+        while self.pump():
+            pass
