@@ -1,5 +1,5 @@
 """Assetto Corsa's dedicated server (acServer) and its files; also the first step of its
-unit: `python3 -m warlockd.acserver INSTALL UDP TCP HTTP` (the manifest's command).
+unit: `python3 -m warlockd.acserver DIR INSTALL UDP TCP HTTP` (the manifest's command).
 
 acServer reads `cfg/server_cfg.ini` and `cfg/entry_list.ini`, finds `content/` and
 `system/` relative to its working directory and writes `results/` there; it takes its
@@ -119,16 +119,17 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
-USAGE = "usage: python3 -m warlockd.acserver INSTALL_DIR UDP_PORT TCP_PORT HTTP_PORT"
+USAGE = "usage: python3 -m warlockd.acserver GAME_DIR INSTALL_DIR UDP_PORT TCP_PORT HTTP_PORT"
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or not all(a.isdigit() for a in argv[1:]):
+    if len(argv) != 5 or not all(a.isdigit() for a in argv[2:]):
         log(USAGE)
         return 2
-    install = Path(argv[0])
-    ports = dict(zip(("udp", "tcp", "http"), map(int, argv[1:]), strict=True))
+    install = Path(argv[1])
+    ports = dict(zip(("udp", "tcp", "http"), map(int, argv[2:]), strict=True))
     try:
+        os.chdir(argv[0])  # the unit's working directory already; said here for every reader
         prepare(install, ports)
     except (OSError, UnicodeDecodeError) as e:
         log(f"cannot prepare {Path.cwd()}: {e}")

@@ -238,6 +238,8 @@ class Runner:
             return 1
         if pid == 0:
             return None
+        if self.output:  # what it printed last, before we say that it exited
+            self.output.drain()
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)
         return os.WEXITSTATUS(status)
@@ -302,8 +304,6 @@ class Runner:
                 return self.graceful_stop()
             code = self.reap()
             if code is not None:
-                if self.output:
-                    self.output.drain()
                 log(
                     f"the game exited with status {code}"
                     + ("" if self.ready else " before it was ready")

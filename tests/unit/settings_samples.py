@@ -4,6 +4,8 @@ writes; values differ from the manifests' defaults so a read is seen to come fro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 ARK = """\
 [ServerSettings]
 ActiveMods=
@@ -157,6 +159,11 @@ EXAMPLE_JSON = """\
 }
 """
 
+# A real preset, as Content Manager wrote it (tests/fixtures/assetto/README.md)
+AC_SERVER_CFG = (Path(__file__).parents[1] / "fixtures" / "assetto" / "server_cfg.ini").read_text(
+    encoding="utf-8"
+)
+
 SAMPLES: dict[tuple[str, str], str] = {
     ("ark-sa", "ShooterGame/Saved/Config/WindowsServer/GameUserSettings.ini"): ARK,
     ("palworld", "Pal/Saved/Config/LinuxServer/PalWorldSettings.ini"): PALWORLD,
@@ -167,4 +174,5 @@ SAMPLES: dict[tuple[str, str], str] = {
     ("openarena", "home/baseoa/server.cfg"): OPENARENA_CFG,
     ("teeworlds", "server.cfg"): TEEWORLDS_CFG,
     ("example", "settings.json"): EXAMPLE_JSON,
+    ("assetto-corsa", "cfg/server_cfg.ini"): AC_SERVER_CFG,
 }

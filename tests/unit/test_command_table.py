@@ -14,18 +14,22 @@ from typing import NamedTuple
 
 import pytest
 
+from tests.unit import acpack
 from tests.unit.support import ID_A, ID_B, ID_C, World, make_paths
 from warlockd import run as run_module
 from warlockd import schedules
 from warlockd.actions import Args
 from warlockd.actions.backup import backup
 from warlockd.actions.create import CreateRequest, create
+from warlockd.actions.delete import delete
+from warlockd.actions.import_pack import import_pack
 from warlockd.actions.pack import pack
 from warlockd.actions.schedule import do_schedule_add
 from warlockd.cli import entry, fast, full
 from warlockd.cli import run as cli_run
 from warlockd.commands import COMMANDS, GLOBAL, TABLE, Command, Output
 from warlockd.layout import data_dir
+from warlockd.systemd import UnitState
 
 # What a scenario needs before the command runs: the arguments it adds, given the world.
 Setup = Callable[[World], list[str]]
@@ -57,6 +61,20 @@ def _pack_path(world: World) -> list[str]:
 
 def _second(world: World) -> list[str]:
     create(world.host, CreateRequest("example", "second", ID_C))
+    return []
+
+
+def _ac_pack(world: World, changes: acpack.Members | None = None) -> list[str]:
+    return [str(acpack.build(world.root / "in" / "server-pack.tar.gz", changes))]
+
+
+def _ac_running(world: World) -> list[str]:
+    """ID_A made again from a pack, running, its runner's status holding the join link."""
+    delete(world.host, world.host.registry.get(ID_A), purge=True)
+    made, _ = import_pack(world.host, _ac_pack(world)[0], instance_id=ID_A)
+    link = "https://acstuff.ru/s/q:race/online/join?ip=203.0.113.7&httpPort=8081"
+    world.mem.units[made.unit] = UnitState(made.unit, "loaded", "active", "running",
+                                           status_text=f"players 0/2 | join {link}")  # fmt: skip
     return []
 
 
@@ -96,6 +114,8 @@ SUCCESS: dict[str, tuple[list[str], Case]] = {
     "schedule-pause": ([], Case(_schedule, 0)),
     "schedule-resume": ([], Case(_schedule, 0)),
     "schedule-run": ([], Case(_schedule, 0)),  # a backup, now
+    "import-pack": (["--instance-name", "Monday league", "--instance-id", ID_C], Case(_ac_pack, 0)),
+    "link": ([], Case(_ac_running, 0)),
 }
 FAILURE: dict[str, tuple[list[str], Case]] = {
     "cmd": ([], Case(lambda w: ["say hi"], 1)),  # to a game that is not running
@@ -116,6 +136,8 @@ FAILURE: dict[str, tuple[list[str], Case]] = {
     "schedule-pause": ([], Case(lambda w: ["0badf00d"], 1)),
     "schedule-resume": ([], Case(lambda w: ["0badf00d"], 1)),
     "schedule-run": ([], Case(lambda w: ["0badf00d"], 1)),
+    "import-pack": ([], Case(lambda w: _ac_pack(w, {"acServer": None}), 2)),  # Windows only
+    "link": ([], Case(_nothing, 2)),  # the example game announces no link
 }
 # setup writes the system's own files (/etc/dbus-1, /etc/systemd): the integration and
 # package tiers run it, on real systemd.

@@ -73,8 +73,8 @@ def test_instance_ids_services_and_apps_complete(completion: Path, world: World)
     assert complete(completion, "manage.py", "start", "-i", ID_A[:4]) == [ID_A]
     assert complete(completion, "manage.py", "--service", "game@") == [f"game@{i}" for i in ids]
     assert complete(completion, "manage.py", "create", "--app", "") == [
-        "ark-sa", "cs2", "example", "minecraft", "minetest", "mygame", "openarena", "palworld",
-        "rust", "teeworlds", "valheim", "zomboid",
+        "ark-sa", "assetto-corsa", "cs2", "example", "minecraft", "minetest", "mygame",
+        "openarena", "palworld", "rust", "teeworlds", "valheim", "zomboid",
     ]  # fmt: skip
 
 

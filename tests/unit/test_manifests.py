@@ -73,6 +73,10 @@ GAMES: dict[str, Facts] = {
         "700798f0-35be-bc6c-da84-62c510dfbd06", "archive", None, [("game", TCP, 25565)],
         "minecraft", "game", None, "stop", "SIGTERM",
     ),
+    "assetto-corsa": Facts(
+        None, "steamcmd", 302550, [("udp", UDP, 9600), ("tcp", TCP, 9600), ("http", TCP, 8081)],
+        "assetto", "http", None, None, "SIGTERM",
+    ),
 }  # fmt: skip
 
 

@@ -128,7 +128,7 @@ def servers() -> Iterator[Servers]:
 
 
 def test_the_protocols_an_app_may_name_are_listed() -> None:
-    assert QUERY_PROTOCOLS == ("none", "warlock-status", "quake3", "a2s", "minecraft")
+    assert QUERY_PROTOCOLS == ("none", "warlock-status", "quake3", "a2s", "minecraft", "assetto")
 
 
 def test_none_and_unknown_protocols_answer_none_without_asking() -> None:
@@ -137,7 +137,7 @@ def test_none_and_unknown_protocols_answer_none_without_asking() -> None:
 
 
 def test_names_and_server_name_default_to_empty() -> None:
-    assert QueryResult(1, 8) == QueryResult(1, 8, "", (), "")
+    assert QueryResult(1, 8) == QueryResult(1, 8, "", (), "", "")
 
 
 def test_the_example_servers_status_still_works(servers: Servers) -> None:

@@ -159,7 +159,9 @@ def read(archive: Path) -> PackPlan:
             return PackPlan(archive, shared, own, text, _ports(archive, text),
                             _hash(shared, reader), skipped)  # fmt: skip
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
-        raise _refuse(archive, f"not a readable ZIP or tar archive ({e})") from None
+        why = str(e).splitlines()[0].rstrip(":") if str(e) else type(e).__name__
+        hint = "Content Manager writes a .zip for Windows, a .tar.gz for Linux"
+        raise _refuse(archive, f"not a readable ZIP or tar archive ({why})", hint) from None
     except OSError as e:
         raise _refuse(archive, f"cannot read it: {e.strerror or e}") from None
 
