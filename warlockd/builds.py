@@ -30,6 +30,14 @@ def install_path(paths: Paths, app: App, build_id: str) -> Path:
     return paths.apps / app.guid / build_id
 
 
+PACK_PREFIX = "pack-"  # a build import-pack made from a server pack (sources/pack.py)
+
+
+def is_pack_build(build_id: str) -> bool:
+    """Made from a server pack: no source makes it again, update cannot replace it."""
+    return build_id.startswith(PACK_PREFIX)
+
+
 def app_lock(paths: Paths, app: App) -> Path:
     """The lock that serialises installing, updating and pruning builds of one app."""
     return paths.apps / f".{app.guid}.lock"

@@ -207,3 +207,27 @@ def test_a_pack_build_is_not_updated_and_a_clone_shares_it(world: World, tmp_pat
     copy = clone(world.host, inst, instance_id=ID_B)
     assert copy.build == inst.build and copy.ports == {"udp": 9601, "tcp": 9601, "http": 8082}
     assert (data_dir(copy) / acserver.CONFIG).is_file()
+
+
+def test_first_run_finds_a_pack_instances_build_without_steamcmd(
+    world: World, tmp_path: Path
+) -> None:
+    from warlockd.actions.panel import do_first_run
+
+    inst = _import(world, acpack.build(tmp_path / "p.tar.gz"), instance_id=ID_A)
+    notes = do_first_run(world.host, Args(instance=ID_A)).notes
+    assert f"{inst.service}: Assetto Corsa build {inst.build} is installed" in notes
+
+
+def test_the_dashboard_shows_each_join_link_in_full_below_the_table(
+    world: World, tmp_path: Path
+) -> None:
+    from warlockd.actions.dashboard import dashboard_rows
+    from warlockd.cli.render import render_dashboard
+
+    inst = _import(world, acpack.build(tmp_path / "p.tar.gz"), instance_id=ID_A, name="Monday")
+    _running(world, inst, f"players 1/2 | join {LINK}")
+    rows = dashboard_rows(world.host)
+    assert rows[0]["link"] == LINK
+    text = render_dashboard(rows, {}, width=60)
+    assert text.endswith(f"join Monday: {LINK}\n")

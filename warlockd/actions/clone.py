@@ -8,11 +8,10 @@ from typing import Any
 
 from .. import archives, fsutil
 from ..apps import find_app
-from ..builds import install_path
+from ..builds import install_path, is_pack_build
 from ..host import Host
 from ..model import MAX_NAME, Instance, InstanceId
 from ..sources import Build
-from ..sources.pack import is_pack_build
 from . import Args, Outcome, one
 from .create import CreateRequest, create
 from .delete import delete

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from .. import layout
 from ..apps import find_app
-from ..builds import ensure_installed
+from ..builds import ensure_installed, install_path, is_pack_build
 from ..errors import Conflict, InvalidInput, NeedsConfirmation
 from ..host import Host
 from ..model import Status, new_name, status_of
 from ..query import query
+from ..sources import Build
 from . import Args, Outcome, one, some
 from .create import CreateRequest, create
 from .delete import delete
@@ -98,7 +99,11 @@ def do_first_run(host: Host, args: Args) -> Outcome:
     notes = []
     for inst in some(host, args):
         app = find_app(host.paths, inst.app)
-        build = ensure_installed(host.paths, app)
+        build = (
+            Build(install_path(host.paths, app, inst.build), inst.build)
+            if is_pack_build(inst.build)  # its server pack's: nothing to install
+            else ensure_installed(host.paths, app)
+        )
         if inst.layout >= layout.LAYOUT and layout.write_shim(
             layout.top(inst), layout.shim_text(instance=inst.id)
         ):

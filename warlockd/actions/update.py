@@ -7,11 +7,10 @@ from typing import NamedTuple
 
 from .. import fsutil, sources, units
 from ..apps import App, find_app
-from ..builds import app_lock, ensure_installed, install_path, log
+from ..builds import app_lock, ensure_installed, install_path, is_pack_build, log
 from ..errors import WarlockError
 from ..host import Host
 from ..model import Instance
-from ..sources.pack import is_pack_build
 from . import Args, Outcome, one
 from .start_stop import START_TIMEOUT, start
 

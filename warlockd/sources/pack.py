@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from .. import acserver
+from ..builds import PACK_PREFIX
 from ..errors import InvalidInput, WarlockError
 from . import Build, app_dir, build_dir, staging
 from .archive import Member, UnsafeArchive, file_mode, plan
 
-PREFIX = "pack-"  # a build made from a pack: update cannot replace it, import-pack can
 MAX_MEMBERS = 200_000
 MAX_TOTAL = 8 << 30
 MAX_RATIO = 200  # deflate reaches about 1000 on zeros; real files stay far below 200
@@ -67,10 +67,6 @@ class PackPlan(NamedTuple):
     ports: dict[str, int]  # what the pack's server_cfg.ini says (udp, tcp, http), if it does
     build_id: str
     skipped: tuple[str, ...]  # members outside both (a readme, acServer.exe, the wrapper)
-
-
-def is_pack_build(build_id: str) -> bool:
-    return build_id.startswith(PREFIX)
 
 
 def _refuse(archive: Path, what: str, hint: str | None = None) -> InvalidInput:
@@ -221,7 +217,7 @@ def _hash(shared: tuple[Entry, ...], reader: Reader) -> str:
             while chunk := f.read(1 << 20):
                 one.update(chunk)
         whole.update(f"{e.rel}\0{file_mode(e.member.mode):o}\0{one.hexdigest()}\n".encode())
-    return PREFIX + whole.hexdigest()[:12]
+    return PACK_PREFIX + whole.hexdigest()[:12]
 
 
 def _write(root: Path, rel: str, src: IO[bytes], mode: int) -> None:
