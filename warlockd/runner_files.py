@@ -78,6 +78,8 @@ def put(options: Options, log: Callable[[str], None]) -> bool:
                 if os.path.lexists(path) and not os.path.islink(path):
                     log(f"{path} is not a symbolic link: left as it is (not linked to {what})")
                     continue
+                if not os.path.exists(what):  # made all the same: it may appear later
+                    log(f"{path}: its target {what} does not exist")
                 _replace(path, _link(what))
             else:
                 _replace(path, _write(unescape_text(os.environ.get(what, ""))))

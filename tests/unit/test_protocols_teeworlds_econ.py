@@ -11,6 +11,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.unit.support import ID_A, INSTALLERS
+from warlockd import console
+from warlockd.apps import App, load_manifest
+from warlockd.errors import WarlockError
+from warlockd.model import Instance
 from warlockd.protocols import RconError
 from warlockd.protocols.teeworlds_econ import (
     MAX_LINE,
@@ -204,3 +209,44 @@ def test_nothing_listening_is_an_rcon_error_naming_the_address() -> None:
         port = s.getsockname()[1]  # bound, not listening: connecting is refused
         with pytest.raises(RconError, match=rf"cannot reach econ at 127.0.0.1:{port}"):
             rcon("127.0.0.1", port, PASSWORD, "status", timeout=1)
+
+
+# --- console.send for Teeworlds: its manifest's [rcon] ------------------------------------
+
+
+def _teeworlds(ports: dict[str, int]) -> tuple[Instance, App]:
+    app = load_manifest(INSTALLERS / "teeworlds.toml")
+    inst = Instance(ID_A, app.guid, "Tee", "/srv/tee", ports, "2026-01-01T00:00:00+00:00",
+                    secrets={"econ_password": PASSWORD})  # fmt: skip
+    return inst, app
+
+
+def test_console_send_says_over_the_econ_with_the_instance_s_password(
+    tcp_server: Callable[[Behaviour], int],
+) -> None:
+    port = tcp_server(econ_server(lambda line: [f"[10:00:00][chat]: *** {line[4:]}"]))
+    inst, app = _teeworlds({"game": 8303, "econ": port})
+    assert console.send(inst, app, "say hello") == "[10:00:00][chat]: *** hello\n"
+
+
+def test_console_send_to_a_stopped_server_or_with_a_wrong_password_is_one_line(
+    tcp_server: Callable[[Behaviour], int],
+) -> None:
+    port = tcp_server(econ_server(lambda line: []))
+    inst, app = _teeworlds({"game": 8303, "econ": port})
+    assert console.send(inst, app, "status") is None  # no output: nothing to show
+    wrong = inst._replace(secrets={"econ_password": "not-it"})
+    with pytest.raises(WarlockError, match=r"refused the password \(hint: is it running\?\)$"):
+        console.send(wrong, app, "status")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        stopped = inst._replace(ports={"game": 8303, "econ": s.getsockname()[1]})
+        with pytest.raises(WarlockError, match="cannot reach econ"):
+            console.send(stopped, app, "say hi")
+
+
+def test_an_instance_made_before_its_game_had_an_econ_port_is_told_what_to_do() -> None:
+    inst, app = _teeworlds({"game": 8303})
+    with pytest.raises(WarlockError, match="has no econ port") as e:
+        console.send(inst, app, "say hi")
+    assert e.value.hint is not None and "clone" in e.value.hint

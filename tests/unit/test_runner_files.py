@@ -52,8 +52,11 @@ def test_a_link_is_made_and_replaces_the_link_there_but_never_a_real_directory(
     assert (game_dir / "mods" / "admins").is_dir() and not (
         game_dir / "mods" / "admins"
     ).is_symlink()
-    assert logged == ["mods/admins is not a symbolic link: left as it is (not linked to "
-                      "/usr/share/mod)"]  # fmt: skip
+    assert logged == [
+        "mods/old: its target /usr/share/mod does not exist",
+        "mods/admins is not a symbolic link: left as it is (not linked to /usr/share/mod)",
+        "world/worldmods/m: its target /usr/share/mod does not exist",
+    ]
 
 
 @pytest.mark.parametrize("value", ["/etc/passwd=X", "../up=X", "a/../../b=X", "noequals"])
