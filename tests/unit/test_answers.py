@@ -189,7 +189,7 @@ def _as_me(read: Callable[..., Any]) -> Callable[..., Any]:
 
 def test_player_names_come_from_the_runners_status_line() -> None:
     from warlockd.metrics import player_names, players
-    from warlockd.runner import status_line
+    from warlockd.runner_probe import status_line
 
     line = status_line(3, 16, ["Alice", "Bob  Smith", "", "Carol\nX"])
     assert line == "players 3/16: Alice, Bob Smith, Carol X"
