@@ -51,7 +51,7 @@ def _share(per_call: Stats, calls_per_minute: int) -> float:
 def _wait_for_answers(container: SystemdContainer, n: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        have = container.sh("ls /run/warlock/instances 2>/dev/null | grep -c 'json$' || true")
+        have = container.sh("ls /run/warlock/instances 2>/dev/null | grep -c 'answer$' || true")
         if int(have or 0) >= n:
             return
         time.sleep(1)
