@@ -24,11 +24,13 @@ from collections.abc import Callable
 
 from . import netstat
 from .runner_output import GameOutput
+from .runner_probe import bound_ports, make_probe
 
 USAGE = (
     "usage: python3 -m warlockd.runner [--probe PROTO:PORT] [--ports tcp:N,udp:M] "
     "[--console PATH] [--stop-command CMD] [--stop-signal SIG] [--stop-timeout S] "
-    "[--start-timeout S] [--link REGEX] -- COMMAND [ARG...]"
+    "[--start-timeout S] [--file PATH=VAR] [--file-keep PATH=VAR] [--link PATH=TARGET] "
+    "[--link-pattern REGEX] -- COMMAND [ARG...]"
 )
 
 
@@ -65,7 +67,8 @@ class Options:
         self.stop_signal: int = signal.SIGTERM
         self.stop_timeout = 30.0
         self.start_timeout = 90.0
-        self.link: str | None = None  # a regex: the game's output is searched for its join link
+        self.files: list[tuple[str, str]] = []  # (--file|--file-keep|--link, PATH=...)
+        self.link_pattern: str | None = None  # the game's output is searched for its join link
 
 
 def parse(argv: list[str]) -> Options:
@@ -97,35 +100,13 @@ def parse(argv: list[str]) -> Options:
             opts.stop_timeout = float(value)
         elif flag == "--start-timeout":
             opts.start_timeout = float(value)
-        elif flag == "--link":
-            opts.link = value
+        elif flag in ("--file", "--file-keep", "--link"):
+            opts.files.append((flag, value))  # checked by runner_files, imported only then
+        elif flag == "--link-pattern":
+            opts.link_pattern = value
         else:
             raise ValueError(f"unknown option {flag}")
     return opts
-
-
-def bound_ports(inodes: set[int] | None = None) -> set[tuple[str, int]]:
-    return set(netstat.bound(inodes))
-
-
-def make_probe(opts: Options) -> Callable[[], str | None]:
-    """A function answering a status line when the game is up, None when it is not."""
-    if opts.probe and opts.probe[0] != "none":
-        from .query import query
-
-        protocol, port = opts.probe
-
-        def by_query() -> str | None:
-            result = query(protocol, port)
-            return f"players {result.player_count}/{result.max_players}" if result else None
-
-        return by_query
-    wanted = set(opts.ports)
-
-    def by_ports() -> str | None:
-        return "listening" if wanted <= bound_ports() else None
-
-    return by_ports
 
 
 def cpu_ticks(pid: int) -> int:
@@ -154,12 +135,12 @@ class Runner:
         read_end, self.stdin = os.pipe()
         os.set_blocking(self.stdin, False)
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC",
-                                                                  "WATCHDOG_PID")}  # fmt: skip
+               "WATCHDOG_PID") and not k.startswith("WARLOCK_FILE_")}  # fmt: skip
         try:
             actions = [(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_CLOSE, self.stdin)]
-            if self.opts.link:  # its output through us: we copy it on to the journal
-                read_output, write_end = os.pipe()
-                actions += [(os.POSIX_SPAWN_DUP2, write_end, fd) for fd in (1, 2)]
+            if self.opts.link_pattern:  # its output through us: we copy it on to the journal
+                self.output = GameOutput(self.opts.link_pattern, self.on_link, self.selector)
+                actions += self.output.actions
             # its own session: the stop escalation kills the game's whole process group
             self.pid = os.posix_spawnp(
                 self.opts.command[0], self.opts.command, env, file_actions=actions, setsid=True
@@ -168,15 +149,13 @@ class Runner:
             log(f"cannot start {self.opts.command[0]}: {e.strerror}")
             raise SystemExit(127) from None
         os.close(read_end)
-        if self.opts.link:
-            os.close(write_end)
-            self.output = GameOutput(read_output, self.opts.link, self.on_link, self.selector)
-            notify("STATUS=starting")  # not the last run's link, which systemd may still show
+        if self.output:
+            self.output.started()
         log(f"started {self.opts.command[0]} as pid {self.pid}")
 
-    def on_link(self, link: str) -> None:
-        self.link = link
-        notify(f"STATUS={self.status_text()}")
+    def on_link(self, link: str | None) -> None:
+        self.link = link  # None as the game starts: not the last run's, which systemd may show
+        notify(f"STATUS={self.status_text() or 'starting'}")
 
     def open_console(self) -> None:
         path = self.opts.console
@@ -218,6 +197,10 @@ class Runner:
                 from .protocols.quake3 import rcon
 
                 rcon("127.0.0.1", port, password, command)
+            elif protocol == "teeworlds-econ":
+                from .protocols.teeworlds_econ import rcon as econ
+
+                econ("127.0.0.1", port, password, command)
             else:
                 from .protocols.source_rcon import SourceRcon
 
@@ -294,7 +277,20 @@ class Runner:
         signal.set_wakeup_fd(wake_w)
         self.selector.register(wake_r, selectors.EVENT_READ, lambda: os.read(wake_r, 512))
         self.open_console()
+        if self.opts.files:  # few games have [[files]]: only their runners import the module
+            from .runner_files import put, remove
+
+            if not put(self.opts.files, log):
+                return 1
+            try:
+                self.spawn()
+                return self.loop()
+            finally:
+                remove(self.opts.files)
         self.spawn()
+        return self.loop()
+
+    def loop(self) -> int:
         started = time.monotonic()
         self.probe = make_probe(opts=self.opts)  # its imports overlap the game's start-up
         next_probe, attempt = started, 0
@@ -371,6 +367,10 @@ class Runner:
             self.ready = True
             log(f"ready after {elapsed:.1f} s ({status})")
             lines.append("READY=1")
+            if self.opts.files:  # read by now: games bind their ports after their config
+                from .runner_files import remove
+
+                remove(self.opts.files)
         if status != self.status:
             self.status = status
             lines.append(f"STATUS={self.status_text()}")

@@ -16,19 +16,27 @@ MAX_PENDING = 65536  # a line longer than this announces no link: its start is d
 
 class GameOutput:
     def __init__(
-        self, fd: int, pattern: str, on_link: Callable[[str], None],
-        selector: selectors.BaseSelector,
-    ) -> None:  # fmt: skip
+        self, pattern: str, on_link: Callable[[str | None], None], selector: selectors.BaseSelector
+    ) -> None:
         import re
 
-        self.fd: int | None = fd
         self.regex = re.compile(pattern)
-        self.on_link = on_link
+        self.on_link = on_link  # called with None when the game starts
         self.selector = selector
         self.pending = b""  # what follows the last full line
         self.link: str | None = None
-        os.set_blocking(fd, False)
-        selector.register(fd, selectors.EVENT_READ, self.pump)
+        self.fd: int | None
+        self.fd, self.write_end = os.pipe()
+        # the game's stdout and stderr: posix_spawn file actions
+        self.actions = [(os.POSIX_SPAWN_DUP2, self.write_end, fd) for fd in (1, 2)]
+
+    def started(self) -> None:
+        """The game has its end of the pipe: ours reads, from the runner's loop."""
+        os.close(self.write_end)
+        assert self.fd is not None
+        os.set_blocking(self.fd, False)
+        self.selector.register(self.fd, selectors.EVENT_READ, self.pump)
+        self.on_link(None)
 
     def pump(self) -> bool:
         """Copy what is there now; False when nothing more is (or the game closed it)."""

@@ -192,6 +192,7 @@ def _normal(text: str, root: Path) -> str:
     text = re.sub(r'"size": \d+', '"size": 0', text)  # gzip stamps the time
     text = re.sub(r"\(\d+ bytes\)", "(<bytes>)", text)
     text = re.sub(r'"due": [0-9.]+', '"due": 0', text)  # when a delayed action is due
+    text = re.sub(r'"sampled_at": [0-9.]+', '"sampled_at": 0', text)
     return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+0-9:Z]*", "<iso>", text)
 
 

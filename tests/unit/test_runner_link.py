@@ -37,14 +37,14 @@ while True:
 
 
 def test_parse_takes_the_link_pattern() -> None:
-    assert parse(["--link", PATTERN, "--", "game"]).link == PATTERN
+    assert parse(["--link-pattern", PATTERN, "--", "game"]).link_pattern == PATTERN
 
 
 def test_the_link_in_the_games_output_reaches_the_status_and_every_line_the_journal(
     start: Start,
 ) -> None:
     port = free_port()
-    run = start(["--ports", f"tcp:{port}", "--link", PATTERN, "--stop-timeout", "5"],
+    run = start(["--ports", f"tcp:{port}", "--link-pattern", PATTERN, "--stop-timeout", "5"],
                 [sys.executable, "-c", GAME], port=port)  # fmt: skip
     link = LINK.format(port=run.port)
     got = run.notes.wait_for(f"STATUS=listening | join {link}", timeout=10)
