@@ -39,7 +39,7 @@ SERVICE_KEYS = (
     "service", "name", "instance_id", "app", "app_guid", "ip", "port", "ports", "status",
     "crashed", "restart_needed", "enabled", "player_count", "players", "max_players",
     "uptime", "restarts", "result", "service_pid", "game_pid", "app_dir", "bak_dir",
-    "version", "loader",
+    "version", "loader", "map", "session", "link",
 )  # fmt: skip
 VERBS = {"get-services": "services", "--get-services": "services",
          "get-metrics": "metrics", "--get-metrics": "metrics"}  # fmt: skip

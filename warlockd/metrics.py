@@ -156,9 +156,10 @@ def players(status_text: str) -> tuple[int, int] | None:
 
 def player_names(status_text: str) -> list[str] | None:
     """The names in the runner's `STATUS=players 2/16: Alice, Bob`; None when it gives none."""
-    if not status_text.startswith("players ") or ": " not in status_text:
+    text = status_text.split(" | ", 1)[0]  # links.SEP: session, map and join link follow
+    if not text.startswith("players ") or ": " not in text:
         return None
-    return [n for n in status_text.split(": ", 1)[1].split(", ") if n]
+    return [n for n in text.split(": ", 1)[1].split(", ") if n]
 
 
 def human_bytes(n: int | None) -> str:

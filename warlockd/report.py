@@ -59,6 +59,10 @@ def panel_status(status: str) -> dict[str, Any]:
     return {"status": PANEL_STATUS.get(Status(status), status), "crashed": status == "crashed"}
 
 
+def _field(state: UnitState, key: str, running: bool) -> str | None:
+    return links.field(state.status_text, key) if running else None
+
+
 def service(
     inst: Instance, app: App, state: UnitState, ip: str, probe: bool = True
 ) -> dict[str, Any]:
@@ -95,9 +99,9 @@ def service(
         "bak_dir": str(layout.backups_dir(inst)),
         "version": inst.build,
         "loader": None,
-        # where the game's query says (Assetto Corsa: its track and session), and the join
-        # link it announced, which the runner keeps in the unit's status (links.py)
-        "map": players.map or None if players else None,
-        "session": players.session or None if players else None,
-        "link": links.of(state.status_text) if running else None,
+        # where the game's query says (Assetto Corsa: its track and session), else what the
+        # runner put in the unit's status, and the join link it found there (links.py)
+        "map": players.map or None if players else _field(state, "map", running),
+        "session": players.session or None if players else _field(state, "session", running),
+        "link": _field(state, "join", running),
     }

@@ -62,10 +62,14 @@ class GameOutput:
         return True
 
     def search(self, line: str) -> None:
+        """The first link of a run is the server's: a later line that looks like one may
+        quote a player (a chat message), so the search ends there."""
+        if self.link is not None:
+            return
         from .links import find
 
         found = find(self.regex, line)
-        if found and found != self.link:
+        if found:
             self.link = found
             self.on_link(found)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from . import netstat
+from .links import SEP, clean
 
 TYPE_CHECKING = False  # the runner lives as long as its game: no typing module for it
 if TYPE_CHECKING:
@@ -16,15 +17,20 @@ def bound_ports(inodes: set[int] | None = None) -> set[tuple[str, int]]:
     return set(netstat.bound(inodes))
 
 
-def status_line(count: int, most: int, names: Sequence[str]) -> str:
+def status_line(
+    count: int, most: int, names: Sequence[str], session: str = "", where: str = ""
+) -> str:
     """`players 2/16: Alice, Bob` (systemctl status shows it; warlockd reads counts and
     names from it): names on one line, cut to keep the line short."""
     line = f"players {count}/{most}"
     kept: list[str] = []
-    for name in (" ".join(str(n).split()) for n in names):
+    for name in (clean(n) for n in names):
         if name and sum(len(k) + 2 for k in kept) + len(name) <= 300:
             kept.append(name)
-    return f"{line}: {', '.join(kept)}" if kept else line
+    line = f"{line}: {', '.join(kept)}" if kept else line
+    if session:  # where the game tells it (Assetto Corsa): ` | session race | map ks_monza`
+        line += f"{SEP}session {clean(session)}" + (f"{SEP}map {clean(where)}" if where else "")
+    return line
 
 
 def make_probe(opts: Options) -> Callable[[], str | None]:
@@ -35,10 +41,10 @@ def make_probe(opts: Options) -> Callable[[], str | None]:
         protocol, port = opts.probe
 
         def by_query() -> str | None:
-            result = query(protocol, port)
+            r = query(protocol, port)
             return (
-                status_line(result.player_count, result.max_players, result.players)
-                if result
+                status_line(r.player_count, r.max_players, r.players, r.session, r.map)
+                if r
                 else None
             )
 

@@ -183,10 +183,12 @@ def test_link_answers_the_link_the_runner_put_in_the_units_status(
     with pytest.raises(WarlockError, match="not announced a join link yet") as e:
         do_link(world.host, Args(instance=ID_A))
     assert "Register to Lobby" in (e.value.hint or "")
-    _running(world, inst, f"players 1/2 | join {LINK}")
+    _running(world, inst, f"players 1/2: Keiichi | session race | map pk_akina | join {LINK}")
     assert do_link(world.host, Args(instance=ID_A)).data == LINK
     svc = do_get_services(world.host, Args(instance=ID_A)).data[inst.service]
     assert svc["link"] == LINK and svc["status"] == "running"
+    # nothing answers /INFO here: track and session as the runner last saw them
+    assert (svc["map"], svc["session"]) == ("pk_akina", "race")
     with pytest.raises(NotFound):
         do_link(world.host, Args(instance=ID_B))
 

@@ -113,6 +113,13 @@ def test_the_manifests_pattern_finds_every_link_assettoserver_prints() -> None:
     ]
 
 
+def test_a_link_a_player_quotes_in_the_chat_is_not_the_servers() -> None:
+    quoted = "https://acstuff.ru/s/q:race/online/join?ip=198.51.100.6&httpPort=1"
+    for line in (f"[12:00:01 INF] CHAT: Bob (3): Server invite link: {quoted}",
+                 f"CHAT: Bob: {quoted}", f"Invite link: {quoted} | join x"):  # fmt: skip
+        assert links.find(LINK_RE, line) is None, line
+
+
 def test_a_real_kunos_server_start_announces_no_link() -> None:
     for name in ("acserver-1.15-start.log", "acserver-1.15-info-request.log"):
         for line in (FIXTURES / name).read_text(encoding="utf-8").splitlines():
@@ -126,6 +133,21 @@ def test_the_link_rides_in_the_runners_status_after_the_player_count() -> None:
     assert metrics.players(text) == (3, 18)  # the daemon's player samples still read it
     assert links.of("players 3/18") is None and links.compose("players 1/2", None) == "players 1/2"
     assert links.problem("(") and links.problem("") and links.problem(3) and not links.problem("x")
+
+
+def test_the_status_line_carries_session_and_map_and_no_name_can_pose_as_a_field() -> None:
+    from warlockd.runner_probe import status_line
+
+    line = status_line(2, 18, ["Keiichi", "Bob | join https://x.example"], "race", "ks_monza")
+    names = "players 2/18: Keiichi, Bob / join https://x.example"
+    assert line == f"{names} | session race | map ks_monza"
+    assert links.of(line) is None and links.field(line, "session") == "race"
+    assert links.field(line, "map") == "ks_monza"
+    link = "https://acstuff.ru/s/q:race/online/join?ip=203.0.113.7&httpPort=8081"
+    full = links.compose(line, link)
+    assert links.of(full) == link and metrics.players(full) == (2, 18)
+    assert metrics.player_names(full) == ["Keiichi", "Bob / join https://x.example"]
+    assert status_line(0, 12, []) == "players 0/12"  # other games: as before
 
 
 def test_a_new_link_is_an_event_saying_the_server_started() -> None:
