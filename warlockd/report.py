@@ -99,9 +99,12 @@ def service(
         "bak_dir": str(layout.backups_dir(inst)),
         "version": inst.build,
         "loader": None,
-        # where the game's query says (Assetto Corsa: its track and session), else what the
-        # runner put in the unit's status, and the join link it found there (links.py)
-        "map": players.map or None if players else _field(state, "map", running),
-        "session": players.session or None if players else _field(state, "session", running),
+        # where a game's query tells its session (Assetto Corsa: and its track), else what
+        # the runner put in the unit's status (as warlockd's ready answers show it, so the
+        # two agree), and the join link it found there (links.py)
+        "map": (players.map or None)
+        if players and players.session
+        else _field(state, "map", running),
+        "session": (players.session or None) if players else _field(state, "session", running),
         "link": _field(state, "join", running),
     }

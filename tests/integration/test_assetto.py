@@ -134,10 +134,14 @@ def test_two_packs_run_side_by_side_with_players_links_events_and_a_crash(
     with socket.create_connection(("127.0.0.1", a["ports"]["tcp"]), timeout=5) as driver:
         driver.sendall(b"JOIN Keiichi\n")
         assert driver.recv(16) == b"OK\n"
-        svc = services(ct, a["id"])
-        assert svc["player_count"] == 1 and svc["players"] == ["Keiichi"]
+        # the runner's probe of /INFO counts it (every watchdog/3 s), warlockd's ready
+        # answer and its samples follow the runner's status line
+        wait_for(lambda: services(ct, a["id"])["player_count"] == 1, timeout=30,
+                 message="get-services counts the driver")  # fmt: skip
+        assert services(ct, a["id"])["players"] == ["Keiichi"]
         assert services(ct, b["id"])["player_count"] == 0
-        # the daemon's samples come from the runner's probe of /INFO
+        status = show(ct, f"game@{a['id']}.service", "StatusText")["StatusText"]
+        assert status.startswith("players 1/2: Keiichi | session practice | map pk_akina")
         wait_for(lambda: json.loads(manage(ct, "--instance", a["id"], "--get-metrics").stdout)
                  [f"game@{a['id']}"]["player_count"] == 1, timeout=30,
                  message="the daemon's sample counts the driver")  # fmt: skip
@@ -178,7 +182,7 @@ def test_two_packs_run_side_by_side_with_players_links_events_and_a_crash(
     manage(ct, "--instance", a["id"], "--set-config", "Max Clients", "18")
     assert ct.run(["cat", path]).stdout == before.replace("MAX_CLIENTS=2\n", "MAX_CLIENTS=18\n")
     manage(ct, "--instance", a["id"], "--restart")
-    assert services(ct, a["id"])["max_players"] == 18
+    wait_for(lambda: services(ct, a["id"])["max_players"] == 18, timeout=30, message="18")
 
     for inst in (a, b):
         manage(ct, "--instance", inst["id"], "--stop")
