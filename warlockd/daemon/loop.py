@@ -40,6 +40,10 @@ class Daemon(Tracking):
         self.reload_requested = False
         self.ip = host_ip()
         self.api_lost = False
+        # the HTTP API asks for the registry to be read again (after a create or delete)
+        self.wake_fd = -1  # written to wake the loop from another thread
+        self.rescan = False
+        self.scans = 0
 
     def reload_config(self) -> bool:
         self.apps.clear()  # manifests may have changed too
@@ -70,6 +74,19 @@ class Daemon(Tracking):
             self.api = None
             log(f"warning: no D-Bus API: {e}")
 
+    def start_web(self) -> None:
+        """The HTTP API (web/server.py) as configured: started, restarted when its settings
+        changed, stopped when turned off. A failure is logged; watching goes on."""
+        from ..web.server import reconcile
+
+        self.web = reconcile(self, self.web)
+
+    def rescan_soon(self) -> None:
+        """From another thread: read the registry at the loop's next turn, which is now."""
+        self.rescan = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_fd, b"r")
+
     def _api_lost(self) -> None:
         self.api_lost = True  # on the API's thread: the loop reconnects it
 
@@ -88,6 +105,7 @@ class Daemon(Tracking):
     def run(self) -> int:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
+        self.wake_fd = wake_w
 
         def on_signal(signum: int, frame: object) -> None:
             if signum == signal.SIGHUP:
@@ -104,6 +122,7 @@ class Daemon(Tracking):
         self.report_interrupted()
         self.load_registry(first=True)
         self.start_api()
+        self.start_web()
         status = self.status_line()
         notify("READY=1", f"STATUS={status}")
         log(f"watching {status}")
@@ -116,11 +135,14 @@ class Daemon(Tracking):
                 self.reload_requested = False
                 if self.reload_config():
                     log("configuration reloaded")
+                    self.start_web()
             try:
                 for change in self.host.systemd.changes():
                     self.apply(change.unit, change.props)
-                if now >= next_scan:  # new instances show up sooner: on their first signal
+                if now >= next_scan or self.rescan:  # new ones show up sooner: on a signal
+                    self.rescan = False
                     self.load_registry()
+                    self.scans += 1
                     next_scan = now + 6 * self.config.interval
                 if now >= next_sample:
                     self.sample(disk=now >= next_disk)
@@ -165,6 +187,8 @@ class Daemon(Tracking):
         log("stopping")
         if self.api is not None:
             self.api.stop()
+        if self.web is not None:
+            self.web.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop(2.0)
         if self.store is not None:

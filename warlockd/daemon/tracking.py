@@ -27,6 +27,8 @@ class Tracking(Sampling):
         current = {i.id: i for i in instances}
         for gone in set(self.tracked) - set(current):
             del self.tracked[gone]
+            if self.web is not None:
+                self.web.removed(gone)
         new = []
         for inst in instances:
             if inst.id in self.tracked:
@@ -74,6 +76,8 @@ class Tracking(Sampling):
         live = watch.Live(st.active, st.sub, st.result, st.restarts, st.main_pid, st.status_text)
         t = Tracked(inst, app, live)
         self.tracked[inst.id] = t
+        if self.web is not None:
+            self.web.state(t)
         # At start-up: what happened while we were not watching, from our last view on
         # disk. Later: a new instance was created stopped; whatever it did since counts.
         before = self._last_known(inst) if recover else watch.Live()
@@ -96,6 +100,8 @@ class Tracking(Sampling):
         if t is None:
             return
         before, t.live = t.live, t.live.updated(props)
+        if self.web is not None and t.live != before:
+            self.web.state(t)  # SSE clients learn it from systemd's signal, not a poll
         self._persist_live(t)  # our last view, on disk at once: a kill -9 now loses nothing
         for kind, message in watch.classify(before, t.live):
             self.event(kind, t.inst, message, result=t.live.result, restarts=t.live.restarts)
