@@ -45,7 +45,7 @@ from .operations import Operations
 from .principal import Principal, no_instance
 from .schemas import Error
 from .settings import ApiSettings
-from .sse import Bus, Slots
+from .sse import RECHECK, Bus, Slots
 from .view import DaemonView
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class Context(NamedTuple):
     settings: ApiSettings
     workers: ThreadPoolExecutor  # where commands that answer at once run
     record: Callable[[AuditEntry], None] | None = None  # the event log of requests
+    recheck: float = RECHECK  # seconds between checks of a stream's credentials
 
     async def run(self, command: str, args: Args) -> Outcome:
         """A command of the table, on a worker thread with a Host of its own."""

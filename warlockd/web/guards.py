@@ -38,7 +38,17 @@ class Limits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        received, finished, started = 0, False, False
+        received, finished, started, refused = 0, False, False, False
+
+        async def refuse(exc: TooLarge | TooSlow) -> Message:
+            """Answer now; the app, which is reading the body, is told the client left."""
+            nonlocal refused
+            if not started:
+                response = error_response(exc)
+                response.headers["connection"] = "close"  # not another byte of that body
+                await response(scope, receive, sending)
+            refused = True
+            return {"type": "http.disconnect"}
 
         async def receiving() -> Message:
             nonlocal received, finished
@@ -47,39 +57,37 @@ class Limits:
             try:
                 message = await asyncio.wait_for(receive(), self.timeout)
             except TimeoutError:
-                raise TooSlow(
-                    f"the request body did not arrive within {self.timeout:g} s"
-                ) from None
+                return await refuse(
+                    TooSlow(f"the request body did not arrive within {self.timeout:g} s")
+                )
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 finished = not message.get("more_body", False)
                 if received > self.max_body:
-                    raise TooLarge(f"the request body is over {self.max_body} bytes")
+                    return await refuse(TooLarge(f"the request body is over {self.max_body} bytes"))
             else:
                 finished = True
             return message
 
         async def sending(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the app's answer to a request refused already
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), *self.headers]
             await send(message)
 
-        try:
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-                raise TooLarge(
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await refuse(
+                TooLarge(
                     f"the request body is over {self.max_body} bytes",
                     hint="send less; max_body_kb in the [api] settings is the limit",
                 )
-            await self.app(scope, receiving, sending)
-        except (TooLarge, TooSlow) as e:  # before any route could answer it
-            if started:
-                raise
-            response = error_response(e)
-            response.headers["connection"] = "close"  # not another byte of that body
-            await response(scope, receive, sending)
+            )
+            return
+        await self.app(scope, receiving, sending)
 
 
 def guarded_protocol(timeout: float) -> type[Any]:

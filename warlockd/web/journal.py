@@ -79,18 +79,22 @@ def history(argv: Sequence[str], since: float, lines: int) -> list[dict[str, Any
     return [e for e in map(line_of, out.splitlines()) if e is not None]
 
 
-async def follow(
-    argv: Sequence[str], cursor: str | None, check: Check, *, recheck: float = RECHECK
-) -> AsyncIterator[str]:
-    """New lines as `log` events, from after `cursor` (else from now), until the caller
-    may go on no more or the client leaves (the journalctl process goes with it)."""
-    yield f"retry: {RETRY_MS}\n\n"
+async def spawn(argv: Sequence[str], cursor: str | None) -> asyncio.subprocess.Process:
+    """journalctl following the journal from after `cursor` (else from now)."""
     where = [f"--after-cursor={cursor}"] if cursor else ["-n", "0"]
-    proc = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         *_plain(argv), "-f", *where,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env=_ENV, limit=MAX_LINE,
     )  # fmt: skip
+
+
+async def follow(
+    proc: asyncio.subprocess.Process, check: Check, *, recheck: float = RECHECK
+) -> AsyncIterator[str]:
+    """New lines as `log` events until the caller may go on no more or the client leaves
+    (the journalctl process goes with it)."""
+    yield f"retry: {RETRY_MS}\n\n"
     assert proc.stdout is not None
     checked = sent = time.monotonic()
     try:

@@ -73,7 +73,7 @@ def wanted(p: Principal, kinds: set[str], instance: str | None) -> Callable[[Ent
 def add(app: FastAPI, ctx: Context) -> None:
     read = Depends(ctx.auth.require(Scope.READ))
 
-    def recheck(request: Request, instance: str | None) -> Callable[[], Any]:
+    def checker(request: Request, instance: str | None) -> Callable[[], Any]:
         async def check() -> None:
             p = await run_in_threadpool(ctx.auth.authenticate, request)
             p.require(Scope.READ, instance)
@@ -148,7 +148,12 @@ def add(app: FastAPI, ctx: Context) -> None:
         cursor = journal.check_cursor(last_event_id) if last_event_id else None
         argv = (await ctx.run("logs", Args(instance=iid))).data
         release = slot(p)
-        frames = journal.follow(argv, cursor, recheck(request, iid))
+        try:
+            proc = await journal.spawn(argv, cursor)  # before the answer: no line is lost
+        except BaseException:
+            release()
+            raise
+        frames = journal.follow(proc, checker(request, iid), recheck=ctx.recheck)
         return EventStream(frames, release)
 
     @app.get(
@@ -169,13 +174,16 @@ def add(app: FastAPI, ctx: Context) -> None:
         if instance is not None:
             p.require(Scope.READ, instance)
             instance = ctx.instance_id(instance)
-        cursor = None
+        cursor = ctx.bus.last_id  # from now: what happens once the client has its answer
         if last_event_id:
             if not last_event_id.isdigit() or len(last_event_id) > 20:
                 raise Malformed("Last-Event-ID: not an event id of this stream")
             cursor = int(last_event_id)
         release = slot(p)
-        frames = bus_frames(ctx.bus, cursor, wanted(p, chosen, instance), recheck(request, None))
+        check = checker(request, None)
+        frames = bus_frames(
+            ctx.bus, cursor, wanted(p, chosen, instance), check, recheck=ctx.recheck
+        )
         return EventStream(frames, release)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["observe"])

@@ -45,11 +45,11 @@ def _log(message: str) -> None:
 
 
 class WebServer:
-    def __init__(self, daemon: Daemon, settings: ApiSettings) -> None:
+    def __init__(self, daemon: Daemon, settings: ApiSettings, recheck: float = 5.0) -> None:
         from .sse import Bus
         from .view import DaemonView
 
-        self.daemon, self.settings = daemon, settings
+        self.daemon, self.settings, self.recheck = daemon, settings, recheck
         self.bus = Bus()
         self.view = DaemonView(daemon)
         self.url = ""
@@ -123,7 +123,7 @@ class WebServer:
         self._ctx = Context(
             self.daemon.host, self.view, self.bus, ops, auth,
             Slots(s.max_streams, s.max_streams_per_client), s,
-            ThreadPoolExecutor(8, "warlock-api"), self.record,
+            ThreadPoolExecutor(8, "warlock-api"), self.record, self.recheck,
         )  # fmt: skip
         return build(self._ctx)
 

@@ -126,7 +126,7 @@ class Bus:
         waiter = asyncio.Event()
         self._waiters.add(waiter)
         try:
-            with contextlib.suppress(asyncio.TimeoutError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), timeout)
         finally:
             self._waiters.discard(waiter)
