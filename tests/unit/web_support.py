@@ -24,6 +24,8 @@ from warlockd.web.settings import ApiSettings
 from warlockd.web.users import UserStore, make_hasher
 
 BASE = "/api/v1"
+CHANGES = {"start", "stop", "restart", "enable", "disable", "reload", "reset_failed",
+           "enqueue_start", "start_transient"}  # fmt: skip
 ORIGIN = "http://127.0.0.1:8077"
 PASSWORD = "correct horse battery"
 
@@ -41,7 +43,8 @@ class Api:
 
     def call(self, method: str, path: str, key: str | None = "admin", **kw: Any) -> Any:
         headers = self.headers(key) if key else {}
-        return self.client.request(method, path, headers=headers | kw.pop("headers", {}), **kw)
+        headers |= kw.pop("headers", {})
+        return self.client.request(method, path, headers=headers, follow_redirects=False, **kw)
 
     def pump(self) -> None:
         """One turn of the daemon's loop over what (in-memory) systemd signalled."""
@@ -61,19 +64,26 @@ class Api:
         """What a refused request must leave as it was: the instances' files, units,
         users, keys and accounts, and every call made to systemd. (Not the event log: it
         records refused requests too; nor a key's last use.)"""
-        skip = ("warlock.db", "api-keys.json")
-        files = {
-            p: v for p, v in tree(self.world.root).items()
-            if not any(Path(p).name.startswith(s) or Path(p).name.startswith("." + s)
-                       for s in skip)
-        }  # fmt: skip
+        files = {p: v for p, v in tree(self.world.root).items() if not _bookkeeping(Path(p))}
         snap = self.world.snapshot()
+        snap["calls"] = [c for c in snap["calls"] if c[0] in CHANGES]  # looking changes nothing
         keys = [(k.id, k.revoked_at) for k in KeyStore(self.files.api_keys).list(True)]
         return snap | {"files": files, "keys": keys}
 
     @property
     def files(self) -> WebFiles:
         return WebFiles.under(self.world.paths.state)
+
+
+_LOGS = ("warlock.db", "api-keys.json", ".api-keys.json")  # the event log, keys' last use
+
+
+def _bookkeeping(path: Path) -> bool:
+    """Not state: the logs, and locks (a refused set-config may take its lock first)."""
+    return (
+        path.name.startswith(_LOGS) or path.name.endswith(".lock") or path.name == "locks"
+        or "locks" in path.parent.parts
+    )  # fmt: skip
 
 
 def make_api(world: World, tmp_path: Path, settings: ApiSettings | None = None) -> Api:

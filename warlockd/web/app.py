@@ -59,10 +59,13 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "No credentials, or wrong ones"),
         (403, "Not allowed: the scope is too low, or a cross-site request"),
         (404, "No such resource, or one the caller may not see"),
+        (405, "No such method on that path (a `/` in a name makes another path)"),
+        (408, "The request's headers or body came too slowly"),
         (409, "Not possible in the current state"),
         (413, "The body is over the limit"),
         (422, "The request does not parse"),
         (429, "Too many attempts (Retry-After)"),
+        (502, "systemd, or a program warlockd ran, failed at it"),
         (503, "Too many streams or operations (Retry-After)"),
     )
 }
@@ -167,6 +170,7 @@ def build(ctx: Context) -> FastAPI:
         redoc_url=None,
         responses=ERRORS,
     )
+    app.router.redirect_slashes = False  # /apps/ is not /apps: a 404, not a redirect
     app.add_middleware(
         Limits,
         max_body=ctx.settings.max_body_kb * 1024,
