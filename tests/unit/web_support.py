@@ -18,6 +18,7 @@ from warlockd.daemon.loop import Daemon
 from warlockd.metrics import Sampler
 from warlockd.web import WebFiles
 from warlockd.web.keys import KeyStore
+from warlockd.web.operations import InProcess
 from warlockd.web.principal import Scope
 from warlockd.web.server import WebServer
 from warlockd.web.settings import ApiSettings
@@ -103,7 +104,8 @@ def make_api(world: World, tmp_path: Path, settings: ApiSettings | None = None) 
     users = UserStore(files.users, hasher=make_hasher(1, 8, 1))
     users.add("root", PASSWORD, Scope.ADMIN)
     users.add("viewer", PASSWORD, Scope.READ)
-    client = TestClient(server.app(users=users), base_url=ORIGIN, raise_server_exceptions=False)
+    app = server.app(users=users, runner=InProcess(world.host))
+    client = TestClient(app, base_url=ORIGIN, raise_server_exceptions=False)
     api = Api(world, daemon, server, client)
     store = KeyStore(files.api_keys)
     for name, scope, only in (

@@ -92,6 +92,17 @@ class Context(NamedTuple):
             self.workers, lambda: call(self.host.for_thread(), command, args)
         )
 
+    async def change(
+        self, command: str, args: Args, instance_id: str | None, p: Principal
+    ) -> dict[str, Any]:
+        """A command that changes the host, waited for (operations.py runs it)."""
+        loop = asyncio.get_running_loop()
+        op = await loop.run_in_executor(
+            self.workers, self.ops.run_now, command, args, instance_id, who(p)
+        )
+        return {"command": command, "instance_id": instance_id, "data": op.result,
+                "notes": list(op.notes), "operation": op.id}  # fmt: skip
+
     def instance_id(self, raw: str) -> InstanceId:
         """The id in a path, checked (422 when it is no id) and known (404)."""
         try:

@@ -46,6 +46,14 @@ class Unavailable(WarlockError):
     retry_after = 5
 
 
+class Failed(WarlockError):
+    """A command that failed elsewhere (an operation's unit), with the status it got there."""
+
+    def __init__(self, message: str, hint: str | None, status: int) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Unauthorized, 401),
     (Forbidden, 403),
@@ -65,6 +73,8 @@ _INTERNAL = ("CorruptRecord", "StoreError")  # the host's own state is broken: 5
 
 
 def status_of(exc: WarlockError) -> int:
+    if isinstance(exc, Failed):
+        return exc.status
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             return status

@@ -139,9 +139,7 @@ def add(app: FastAPI, ctx: Context) -> None:
     async def delete(instance_id: str, purge: bool = False, p: Principal = admin) -> Any:
         """Stop and delete the instance (purge: its data and its user too)."""
         iid = ctx.instance_id(instance_id)
-        outcome = await ctx.run("delete", Args(instance=iid, yes=True, purge=purge))
-        ctx.view.refresh()
-        return done("delete", outcome, iid)
+        return await ctx.change("delete", Args(instance=iid, yes=True, purge=purge), iid, p)
 
     for verb, action in ACTIONS.items():
         _action(app, ctx, verb, action)
@@ -164,8 +162,7 @@ def add(app: FastAPI, ctx: Context) -> None:
         iid = ctx.instance_id(instance_id)
         value = body.value
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        outcome = await ctx.run("set-config", Args(instance=iid, setting=[option, text]))
-        return done("set-config", outcome, iid)
+        return await ctx.change("set-config", Args(instance=iid, setting=[option, text]), iid, p)
 
     @app.post(
         f"{BASE}/instances/{{instance_id}}/console", response_model=schemas.Done,

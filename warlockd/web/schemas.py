@@ -148,6 +148,7 @@ class Done(Answer):
     instance_id: str | None
     data: Any
     notes: list[str]
+    operation: str | None = None  # when it ran as an operation (its events name it)
 
 
 class Backup(Answer):

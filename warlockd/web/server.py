@@ -97,12 +97,13 @@ class WebServer:
         self.daemon.event("api", inst, message, **data)
 
     # -- starting and stopping ------------------------------------------------------------
-    def app(self, tls: bool = False, users: Any = None) -> Any:
-        """The FastAPI application over this daemon (what start() serves; tests call it)."""
+    def app(self, tls: bool = False, users: Any = None, runner: Any = None) -> Any:
+        """The FastAPI application over this daemon (what start() serves; tests call it,
+        with an in-process runner: the in-memory systemd runs no units)."""
         from .app import Context, build
         from .auth import Auth
         from .keys import KeyStore
-        from .operations import Operations
+        from .operations import Operations, Transient
         from .ratelimit import LoginLimiter
         from .routes_instances import CHANGES_REGISTRY
         from .sessions import SessionStore
@@ -119,7 +120,7 @@ class WebServer:
             if op.command in CHANGES_REGISTRY:
                 self.view.refresh()
 
-        ops = Operations(self.daemon.host, self.bus, after=after)
+        ops = Operations(self.bus, runner or Transient(self.daemon.host), after=after)
         self._ctx = Context(
             self.daemon.host, self.view, self.bus, ops, auth,
             Slots(s.max_streams, s.max_streams_per_client), s,
