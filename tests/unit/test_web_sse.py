@@ -190,6 +190,16 @@ def test_streams_past_the_cap_are_refused_with_503(live: Api) -> None:
     assert live.call("GET", f"{BASE}/instances").status_code == 200  # the daemon goes on
 
 
+def test_answers_on_a_kept_alive_connection_wait_for_no_delayed_ack(live: Api) -> None:
+    times = []
+    with httpx.Client(headers=live.headers("read")) as client:
+        for _ in range(10):
+            began = time.monotonic()
+            assert client.get(f"{live.server.url}{BASE}/session").status_code == 200
+            times.append(time.monotonic() - began)
+    assert sorted(times)[5] < 0.02, times  # Nagle's algorithm on: 40 ms each (server.py)
+
+
 def test_a_request_whose_headers_trickle_in_is_cut_off(live: Api) -> None:
     port = live.server.settings.port
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
