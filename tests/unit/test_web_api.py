@@ -304,3 +304,18 @@ def test_the_openapi_document_is_served_to_a_caller_with_a_key(api: Api) -> None
         and f"{BASE}/instances/{{instance_id}}/start" in doc["paths"]
     )
     assert f"{BASE}/instances/{{instance_id}}/delayed-stop" in doc["paths"]
+
+
+def test_a_flood_of_refused_requests_is_recorded_up_to_a_budget_then_counted(api: Api) -> None:
+    from warlockd.web.auth import AuditEntry
+
+    def refused(ts: float, path: str = f"{BASE}/instances") -> AuditEntry:
+        return AuditEntry(ts, "anonymous", None, None, "POST", path, 401, "10.0.0.9", None)
+
+    for n in range(50):
+        api.server.record(refused(1000.0 + n * 0.01))
+    api.server.record(refused(1070.0, f"{BASE}/x\nforged: line"))
+    assert api.daemon.store is not None
+    found = [e.message for e in api.daemon.store.events(0) if e.kind == "api"]
+    assert len(found) == 30 + 2 and "20 more refused requests" in found[-2]
+    assert found[-1].endswith("/x\\nforged: line -> 401")  # one line, whatever the path

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .auth import AuditEntry
 
 FLUSH_EVERY = 60.0  # keys' last use and sessions' idle times reach the disk this often
+ANONYMOUS = 30  # refusals of callers without valid credentials recorded one by one, a minute
 MISSING = "apt-get install python3-fastapi python3-uvicorn python3-argon2"
 
 
@@ -57,6 +58,7 @@ class WebServer:
         self._thread: threading.Thread | None = None
         self._server: Any = None
         self._ctx: Any = None
+        self._anonymous = _Budget(ANONYMOUS, 60.0)
 
     # -- the daemon's hooks (its loop thread) ---------------------------------------------
     def state(self, t: Tracked) -> None:
@@ -85,7 +87,16 @@ class WebServer:
         self.bus.publish("event", ev.instance_id, data)
 
     def record(self, entry: AuditEntry) -> None:
-        """A state-changing request, for the event log (kind `api`), with who made it."""
+        """A state-changing request, for the event log (kind `api`), with who made it.
+        Refusals of callers without valid credentials are recorded up to ANONYMOUS per
+        minute; past that they are counted, and the count recorded once the minute is up
+        (a flood of junk requests must not flood the log and the database)."""
+        if entry.who == "anonymous" and not self._anonymous.allow(entry.ts):
+            return
+        dropped = self._anonymous.take_dropped()
+        if dropped:
+            self.daemon.event("api", None, f"{dropped} more refused requests without valid "
+                              "credentials were not recorded one by one")  # fmt: skip
         inst = None
         if entry.instance_id is not None:
             with contextlib.suppress(InvalidInput):
@@ -93,7 +104,8 @@ class WebServer:
                 inst = t.inst if t is not None else None
         data = entry._asdict()
         data.pop("ts")
-        message = f"{entry.who} {entry.method} {entry.path[:200]} -> {entry.status}"
+        path = entry.path[:200].encode("unicode_escape").decode()  # no line of its own
+        message = f"{entry.who} {entry.method} {path} -> {entry.status}"
         self.daemon.event("api", inst, message, **data)
 
     # -- starting and stopping ------------------------------------------------------------
@@ -202,6 +214,32 @@ class WebServer:
             self._ctx.ops.shutdown()
             self._ctx.workers.shutdown(wait=False, cancel_futures=True)
         self.flush()
+
+
+class _Budget:
+    """At most `count` a `window`; what is over is counted (thread-safe)."""
+
+    def __init__(self, count: int, window: float) -> None:
+        self.count, self.window = count, window
+        self._start, self._used, self._dropped = 0.0, 0, 0
+        self._lock = threading.Lock()
+
+    def allow(self, now: float) -> bool:
+        with self._lock:
+            if now - self._start >= self.window:
+                self._start, self._used = now, 0
+            self._used += 1
+            if self._used > self.count:
+                self._dropped += 1
+                return False
+            return True
+
+    def take_dropped(self) -> int:
+        with self._lock:
+            if self._used > self.count:
+                return 0  # still over: counted at the end of the window
+            dropped, self._dropped = self._dropped, 0
+            return dropped
 
 
 def _server_class(base: Any) -> Any:

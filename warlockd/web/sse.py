@@ -149,7 +149,10 @@ class Slots:
         with self._lock:
             mine = self._by_client.get(client, 0)
             if self.used >= self.limit or mine >= self.per_client:
-                which = "in all" if self.used >= self.limit else "for this caller"
+                which = (
+                    f"in all ({self.used} of {self.limit})" if self.used >= self.limit
+                    else f"for this caller ({mine} of {self.per_client})"
+                )  # fmt: skip
                 raise Unavailable(
                     f"too many live streams {which}",
                     hint="close one, or raise max_streams in the [api] settings",
