@@ -180,9 +180,12 @@ def timeit(
     repeat: int = 30,
     warmup: int = 3,
     timeout: float = 300,
+    cpu: bool = False,
 ) -> Stats:
-    """Median/p90/min of `argv` run `repeat` times (after `warmup`) inside the container."""
-    cmd = [PYTHON, TIMEIT, "--repeat", str(repeat), "--warmup", str(warmup), "--", *argv]
+    """Median/p90/min of `argv` run `repeat` times (after `warmup`) inside the container:
+    wall time, or with `cpu` the CPU time (user + system) each run used."""
+    cmd = [PYTHON, TIMEIT, "--repeat", str(repeat), "--warmup", str(warmup),
+           *(["--cpu"] if cpu else []), "--", *argv]  # fmt: skip
     result = container.run(cmd, timeout=timeout)
     return Stats.from_json(json.loads(result.stdout))
 

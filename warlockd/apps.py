@@ -47,11 +47,29 @@ class Rcon(NamedTuple):
 
 class Console(NamedTuple):
     """What the game's console takes: the commands panels offer, and how to say something
-    to every player (a template over `message`), for warnings before a restart."""
+    to every player (a template over `message`), for warnings before a restart. Commands
+    go over the app's [rcon] when it has one, else by `transport`."""
 
     commands: tuple[str, ...] = ()
     say: str | None = None  # e.g. "say {{ message }}"
     save: str | None = None  # a command that saves the world now, before a delayed stop
+    # stdin: the runner's FIFO to the game's input; file: a request file that something
+    # inside the game (a mod) reads, answering in a response file (console_file.py)
+    transport: str = "stdin"
+    request: str | None = None  # file: relative to the game's directory
+    response: str | None = None
+
+
+class FileSpec(NamedTuple):
+    """A file the runner puts in the game's directory, as the game's user, before every
+    start: what the game must find there but no setting of it holds (a console's password,
+    a console mod). Exactly one of text and link."""
+
+    path: str  # relative to the game's directory
+    text: str | None = None  # a template; the file is the game's user's alone (0600)
+    link: str | None = None  # a template naming what a symbolic link at `path` points to
+    keep: bool = False  # text: left in place once the game is ready (default: removed, so
+    # a secret in it is on disk only while the game starts, and in no backup or pack)
 
 
 class ConfigOption(NamedTuple):
@@ -93,6 +111,7 @@ class App(NamedTuple):
     writable: tuple[str, ...] = ()  # install files the game writes beside its binary
     configs: tuple[ConfigOption, ...] = ()
     console: Console = Console()
+    files: tuple[FileSpec, ...] = ()
 
     def port(self, key: str) -> PortSpec:
         for p in self.ports:

@@ -98,7 +98,9 @@ FOLLOW = Option("follow", ("--follow", "-f"), "Follow the journal.", bool, False
 LINES = Option("lines", ("--lines", "-n"), "Journal lines to show.", int, 50)
 SINCE = Option("since", ("--since",), "How far back: 15m, 1h, 2d, 1w (metrics: 1h, events: 1d).")
 WATCH = Option("watch", ("--watch", "-w"), "Refresh every 2 s.", bool, False)
-MAX_BACKUPS = Option("max_backups", ("--max-backups",), "Keep only the newest N backups.", int)
+MAX_BACKUPS = Option(
+    "max_backups", ("--max-backups", "--keep"), "Keep only the newest N backups.", int
+)
 FORCE = Option("force", ("--force",), "Restore: stop a running game first.", bool, False)
 TEXT = Option("text", ("--cmd",), "The console command.", metavar="TEXT")
 BACKUP = Option("archive", ("--restore",), "A backup's file name, or its absolute path.")
@@ -125,6 +127,27 @@ ONE = (INSTANCE, SERVICE)
 NEW = (NAME, NEW_ID, PORT, DIR)
 LIMITS = (CPU, MEMORY, TASKS, AFFINITY)
 DELAYED = (*ONE, WARN, WAIT)
+TASK = Option("task", ("--schedule-add",), "backup, restart, update, or command TEXT.", list,
+              (), "TASK [TEXT]", arity=-1)  # fmt: skip
+CALENDAR = Option(
+    "on_calendar",
+    ("--on-calendar",),
+    "When, in systemd's calendar syntax: hourly, 'Mon 06:00', '*-*-* 05:00'.",
+)
+SPREAD = Option(
+    "randomized_delay",
+    ("--randomized-delay",),
+    "Start up to this much later, at random (10m), so many do not start at once.",
+)
+WHEN_EMPTY = Option("when_empty", ("--when-empty",), "update: only while nobody plays.", bool,
+                    False)  # fmt: skip
+SCHEDULE_ADD = (*ONE, CALENDAR, SPREAD, MAX_BACKUPS, TO, WARN, WHEN_EMPTY)
+
+
+def _schedule_id(flag: str) -> Option:
+    return Option("schedule", (flag,), "The schedule's id (schedule list shows them).",
+                  metavar="ID")  # fmt: skip
+
 
 TABLE: tuple[Command, ...] = (
     Command("check-update", "update:do_check_update",
@@ -256,6 +279,22 @@ TABLE: tuple[Command, ...] = (
             "Update once nobody plays, players warned; nothing when no update exists.",
             DELAYED, output=Output.JSON,
             flag_help="Update once nobody plays (players warned)."),
+    Command("schedule-add", "schedule:do_schedule_add",
+            "A task on a calendar, run by a systemd timer: backup (--keep N), restart "
+            "(--warn 10m), update (--when-empty), command TEXT (`schedule add`).",
+            SCHEDULE_ADD, TASK, output=Output.JSON, flag_help="Schedule a task (TASK [TEXT])."),
+    Command("schedule-list", "schedule:do_schedule_list",
+            "Every schedule (of the instance, or all): next run, last run and its result.",
+            (*ONE, JSON), output=Output.PEOPLE, flag_help="List the schedules."),
+    Command("schedule-remove", "schedule:do_schedule_remove", "Remove a schedule and its timer.",
+            (), _schedule_id("--schedule-remove")),
+    Command("schedule-pause", "schedule:do_schedule_pause",
+            "Stop a schedule's timer, keeping the schedule.", (), _schedule_id("--schedule-pause")),
+    Command("schedule-resume", "schedule:do_schedule_resume",
+            "Start a paused schedule's timer again.", (), _schedule_id("--schedule-resume")),
+    Command("schedule-run", "schedule:do_schedule_run",
+            "Run a schedule's task now (what its timer does).", (),
+            _schedule_id("--schedule-run"), output=Output.JSON),
     Command("backups", "backup:do_backups",
             "Local backups and off-site snapshots, newest first (what restore takes).",
             (*ONE, JSON), output=Output.PEOPLE, flag_help="List the backups and snapshots."),

@@ -8,20 +8,19 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .apps import App, ConfigOption, Console, PortSpec, Rcon, Stop, Transport
+from .apps import App, ConfigOption, PortSpec, Stop, Transport
 from .errors import InvalidInput
+from .manifest_check import KEY_RE, Checker, relative, strings
+from .manifest_console import parse_console, parse_files, parse_rcon
 from .model import validate_guid
 from .protocols import QUERY_PROTOCOLS  # not .query: apps need no socket
 from .settings.spec import EXTRA_KEYS, check_extras
 from .sources import FILENAME_RE, InstallSpec
 
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PKG_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
-_REL_RE = re.compile(r"[A-Za-z0-9._@+/*-]+")
-RCON_PROTOCOLS = ("quake3", "source")
 SOURCES = ("bundled", "apt", "steamcmd", "archive")
 # port: the value is one of the instance's ports (`key` names it), set through the allocator
 CONFIG_FORMATS = ("ini", "properties", "json", "cfg", "cli", "port")
@@ -29,63 +28,13 @@ CONFIG_TYPES = ("bool", "int", "float", "str", "text", "list")
 _SHARE_BUNDLED = Path("/usr/share/warlockd/bundled")
 
 
-class _Checker:
-    """Collects every problem of one manifest, so the author fixes them in one pass."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.errors: list[str] = []
-
-    def bad(self, key: str, expected: str) -> None:
-        self.errors.append(f"{self.path}: {key}: expected {expected}")
-
-    def get(
-        self,
-        data: dict[str, Any],
-        key: str,
-        kind: type,
-        expected: str,
-        where: str = "",
-        default: Any = ...,
-        check: Any = None,
-    ) -> Any:
-        """data[key] if it has the right type (and passes `check`), else record why."""
-        name = f"{where}{key}"
-        if key not in data:
-            if default is ...:
-                self.bad(name, expected + " (missing)")
-                return None
-            return default
-        value = data[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if not ok or (check is not None and not check(value)):
-            self.bad(name, f"{expected}, got {value!r}")
-            return None if default is ... else default
-        return value
-
-    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            self.bad(key, f"a [{key}] table")
-            return {}
-        return value
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
 def _package_list(value: Any) -> bool:
-    return bool(value) and _strings(value) and all(map(_PKG_RE.fullmatch, value))
-
-
-def _relative(value: str) -> bool:
-    return bool(_REL_RE.fullmatch(value)) and not value.startswith("/") and ".." not in value
+    return bool(value) and strings(value) and all(map(_PKG_RE.fullmatch, value))
 
 
 def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None) -> App:
     """The App a manifest describes; `bundled` is Paths.bundled (default: the package's)."""
-    c = _Checker(path)
+    c = Checker(path)
     guid = c.get(data, "guid", str, "a lowercase UUID", check=_is_guid)
     slug = c.get(data, "slug", str, "a slug of a-z, 0-9 and -", check=_SLUG_RE.fullmatch)
     title = c.get(data, "title", str, "a title")
@@ -105,7 +54,7 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
             list,
             "a non-empty list of strings",
             "run.",
-            check=lambda v: v and _strings(v),
+            check=lambda v: v and strings(v),
         )
         or []
     )
@@ -144,7 +93,7 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
         c.bad("run.watchdog", "0 without a [query] protocol (a frozen server keeps its ports)")
     secrets = c.table(data, "secrets")
     if not all(
-        _KEY_RE.fullmatch(k) and isinstance(v, int) and 8 <= v <= 64 for k, v in secrets.items()
+        KEY_RE.fullmatch(k) and isinstance(v, int) and 8 <= v <= 64 for k, v in secrets.items()
     ):
         c.bad("secrets", "a table of name = length (8..64)")
         secrets = {}
@@ -164,8 +113,9 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
         env=dict(env),
         query=protocol,
         query_port=query_port or (ports[0].key if ports else None),
-        rcon=_parse_rcon(c, data, keys),
-        console=_parse_console(c, c.table(data, "console")),
+        rcon=parse_rcon(c, data, keys),
+        console=parse_console(c, c.table(data, "console"), "rcon" in data),
+        files=parse_files(c, data.get("files", [])),
         secrets=dict(secrets),
         saves=tuple(
             c.get(
@@ -175,7 +125,7 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
                 "a list of relative paths",
                 "",
                 [],
-                lambda v: _strings(v) and all(map(_relative, v)),
+                lambda v: strings(v) and all(map(relative, v)),
             )
         ),
         writable=tuple(
@@ -186,7 +136,7 @@ def parse_manifest(path: Path, data: dict[str, Any], bundled: Path | None = None
                 "a list of relative paths",
                 "",
                 [],
-                lambda v: _strings(v) and all(map(_relative, v)),
+                lambda v: strings(v) and all(map(relative, v)),
             )
         ),
         configs=_parse_configs(c, data.get("config", []), keys),
@@ -206,7 +156,7 @@ def _is_guid(value: str) -> bool:
     return True
 
 
-def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
+def _parse_install(c: Checker, t: dict[str, Any]) -> InstallSpec:
     w = "install."
     source = c.get(
         t, "source", str, f"one of {', '.join(SOURCES)}", w, "bundled", lambda v: v in SOURCES
@@ -218,7 +168,7 @@ def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
         return InstallSpec("apt", packages=tuple(packages or ()))
     if source == "steamcmd":
         app_id = c.get(t, "app_id", int, "a Steam app id", w, check=lambda v: v > 0)
-        branch = c.get(t, "branch", str, "a branch name", w, "public", _KEY_RE.fullmatch)
+        branch = c.get(t, "branch", str, "a branch name", w, "public", KEY_RE.fullmatch)
         login = c.get(t, "login", str, "a Steam login", w, "anonymous")
         platform = c.get(
             t, "platform", str, "windows or linux", w, None, lambda v: v in ("windows", "linux")
@@ -252,7 +202,7 @@ def _parse_install(c: _Checker, t: dict[str, Any]) -> InstallSpec:
     return InstallSpec(source or "bundled")
 
 
-def _parse_stop(c: _Checker, t: dict[str, Any]) -> Stop:
+def _parse_stop(c: Checker, t: dict[str, Any]) -> Stop:
     return Stop(
         command=c.get(t, "command", str, "a console command", "stop.", None, str.isprintable),
         via=c.get(
@@ -271,36 +221,7 @@ def _parse_stop(c: _Checker, t: dict[str, Any]) -> Stop:
     )
 
 
-def _parse_console(c: _Checker, t: dict[str, Any]) -> Console:
-    w = "console."
-    commands = c.get(
-        t, "commands", list, "a list of console command names", w, [],
-        lambda v: _strings(v) and all(x and x.isprintable() and " " not in x for x in v),
-    )  # fmt: skip
-    say = c.get(t, "say", str, "a command template over {{ message }}", w, None, _one_line)
-    if say is not None and "message" not in say:
-        c.bad(w + "say", "a template that uses {{ message }}")
-    save = c.get(t, "save", str, "a console command", w, None, _one_line)
-    return Console(tuple(commands), say, save)
-
-
-def _one_line(value: str) -> bool:
-    return bool(value.strip()) and value.isprintable()
-
-
-def _parse_rcon(c: _Checker, data: dict[str, Any], keys: set[str]) -> Rcon | None:
-    if "rcon" not in data:
-        return None
-    t = c.table(data, "rcon")
-    protocol = c.get(
-        t, "protocol", str, "quake3 or source", "rcon.", check=lambda v: v in RCON_PROTOCOLS
-    )
-    port = c.get(t, "port", str, "the key of a declared port", "rcon.", check=lambda v: v in keys)
-    password = c.get(t, "password", str, "a password template", "rcon.")
-    return Rcon(protocol, port, password) if None not in (protocol, port, password) else None
-
-
-def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
+def _parse_ports(c: Checker, raw: Any) -> tuple[PortSpec, ...]:
     if not isinstance(raw, list) or not raw:
         c.bad("ports", "at least one [[ports]] table")
         return ()
@@ -310,7 +231,7 @@ def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
         if not isinstance(p, dict):
             c.bad(f"ports[{i}]", "a table")
             continue
-        key = c.get(p, "key", str, "a key of a-z, 0-9 and _", w, check=_KEY_RE.fullmatch)
+        key = c.get(p, "key", str, "a key of a-z, 0-9 and _", w, check=KEY_RE.fullmatch)
         proto = c.get(
             p,
             "protocol",
@@ -331,7 +252,7 @@ def _parse_ports(c: _Checker, raw: Any) -> tuple[PortSpec, ...]:
     return tuple(specs)
 
 
-def _parse_configs(c: _Checker, raw: Any, ports_keys: set[str]) -> tuple[ConfigOption, ...]:
+def _parse_configs(c: Checker, raw: Any, ports_keys: set[str]) -> tuple[ConfigOption, ...]:
     if not isinstance(raw, list):
         c.bad("config", "a list of [[config]] tables")
         return ()
@@ -360,9 +281,7 @@ def _parse_configs(c: _Checker, raw: Any, ports_keys: set[str]) -> tuple[ConfigO
             "str",
             lambda v: v in CONFIG_TYPES,
         )
-        file = c.get(
-            t, "file", str, "a path relative to the instance directory", w, None, _relative
-        )
+        file = c.get(t, "file", str, "a path relative to the instance directory", w, None, relative)
         if fmt == "port" and (key not in ports_keys or kind != "int"):
             c.bad(w + "key", "the key of a declared port, with type int, for format port")
         if fmt not in (None, "cli", "port") and file is None:

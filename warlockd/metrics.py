@@ -148,10 +148,17 @@ def players(status_text: str) -> tuple[int, int] | None:
     if not status_text.startswith("players "):
         return None
     try:
-        count, _, most = status_text.split()[1].partition("/")
+        count, _, most = status_text.split()[1].rstrip(":").partition("/")
         return int(count), int(most)
     except (IndexError, ValueError):
         return None
+
+
+def player_names(status_text: str) -> list[str] | None:
+    """The names in the runner's `STATUS=players 2/16: Alice, Bob`; None when it gives none."""
+    if not status_text.startswith("players ") or ": " not in status_text:
+        return None
+    return [n for n in status_text.split(": ", 1)[1].split(", ") if n]
 
 
 def human_bytes(n: int | None) -> str:

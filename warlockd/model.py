@@ -150,6 +150,54 @@ class Limits(_LimitFields):
         )
 
 
+TASKS = ("backup", "restart", "update", "command")
+_SCHEDULE_ID_RE = re.compile(r"[0-9a-f]{8}")
+WARN_RE = re.compile(r"\d+[smh]")
+
+
+class Schedule(NamedTuple):
+    """A task run on a calendar by a systemd timer (schedules.py installs it)."""
+
+    id: str  # 8 hex digits
+    task: str  # backup | restart | update | command
+    on_calendar: str  # systemd's calendar expression, as systemd normalised it
+    randomized_delay: int = 0  # seconds the timer may wait at random (RandomizedDelaySec=)
+    keep: int | None = None  # backup: keep the newest N
+    to: str = "local"  # backup: local or offsite
+    warn: str | None = None  # restart, update: how long players get (5m...)
+    when_empty: bool = False  # update: only while nobody plays
+    text: str | None = None  # command: the console command
+    paused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self._asdict().items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schedule:
+        """Check a schedule read from a record (or a pack); any problem raises InvalidInput."""
+        s = cls(**{k: data[k] for k in cls._fields if k in data})
+        problems = [
+            ("id", bool(_SCHEDULE_ID_RE.fullmatch(str(s.id)))),
+            ("task", s.task in TASKS),
+            ("on_calendar", isinstance(s.on_calendar, str) and s.on_calendar.isprintable()),
+            ("randomized_delay", _whole_ok(s.randomized_delay, 0, 86400)),
+            ("keep", s.keep is None or _whole_ok(s.keep, 1, 10_000)),
+            ("to", s.to in ("local", "offsite")),
+            ("warn", s.warn is None or bool(WARN_RE.fullmatch(str(s.warn)))),
+            ("when_empty", isinstance(s.when_empty, bool)),
+            ("text", s.text is None or (isinstance(s.text, str) and s.text.isprintable())),
+            ("paused", isinstance(s.paused, bool)),
+        ]
+        bad = [name for name, ok in problems if not ok]
+        if bad or set(data) - set(cls._fields):
+            raise InvalidInput(f"schedule {data.get('id')!r}: bad {', '.join(bad) or 'keys'}")
+        return s
+
+
+def _whole_ok(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 class Instance(NamedTuple):
     """An instance's record, as the registry keeps it (TOML)."""
 
@@ -169,6 +217,7 @@ class Instance(NamedTuple):
     config: dict[str, str] = {}  # noqa: RUF012 (settings kept here: command-line options)
     max_players: int | None = None  # when set-config changed the app's default
     settings_changed: float = 0.0  # when a setting last changed (a run older needs a restart)
+    schedules: tuple[Schedule, ...] = ()
 
     @property
     def unit(self) -> str:
@@ -202,6 +251,7 @@ class Instance(NamedTuple):
             "layout": self.layout,
             "config": dict(self.config),
             "settings_changed": self.settings_changed,
+            "schedules": [s.to_dict() for s in self.schedules],
         } | ({"max_players": self.max_players} if self.max_players is not None else {})
 
     def public(self) -> dict[str, Any]:
@@ -227,6 +277,7 @@ class Instance(NamedTuple):
                 secrets={str(k): str(v) for k, v in dict(data.get("secrets", {})).items()},
                 layout=_whole(data.get("layout", 1), "layout", 1, 2),
                 settings_changed=float(data.get("settings_changed", 0.0)),
+                schedules=tuple(Schedule.from_dict(dict(s)) for s in data.get("schedules", [])),
                 config={str(k): str(v) for k, v in dict(data.get("config", {})).items()},
                 max_players=(
                     None

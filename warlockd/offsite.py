@@ -177,7 +177,7 @@ def _failure(s: OffsiteSettings, command: str, stderr: str, rc: int) -> WarlockE
     if "empty password" in text:
         return InvalidInput(f"offsite password file {s.password_file} is empty")
     if "Is there a repository at the following location?" in text:
-        return NotFound(f"no restic repository at {repo}", hint="initialise it (offsite init)")
+        return NotFound(f"no restic repository at {repo}", hint="`backup --to offsite` makes it")
     if "unable to start the sftp session" in text or (ssh and "unable to open repo" in text):
         why = (ssh or fatal or ["ssh failed"])[-1]  # restic may exit before relaying ssh's
         hint = "is the SFTP host up, and do the two hosts know each other's SSH keys?"

@@ -1,6 +1,7 @@
 """Where things live on the host: every path warlockd uses, resolved once, here.
 
-Nothing else reads the environment variables that move them (tests and systemd set them):
+Nothing else reads the environment variables that move them (tests and systemd set them;
+dirs.py resolves the state and runtime directories for this module and answers.py):
 `WARLOCK_STATE_DIR` (or systemd's `$STATE_DIRECTORY`), `WARLOCK_UNIT_DIR`,
 `WARLOCK_CONFIG_DIR`, `WARLOCK_CONFIG` (the configuration file itself),
 `WARLOCK_RUNTIME_DIR` (or systemd's `$RUNTIME_DIRECTORY`), `WARLOCK_TEMPLATES_DIR`,
@@ -13,6 +14,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
+
+from . import dirs
 
 # The directory that holds the `warlockd` package: on PYTHONPATH for `-m warlockd.runner`
 # (a checkout, or Debian's dist-packages).
@@ -30,11 +33,6 @@ def _data_dir(name: str) -> Path:
     return PACKAGE_ROOT / name if from_checkout() else _SHARE / name
 
 
-def _first(value: str | None) -> str:
-    """systemd's $STATE_DIRECTORY and $RUNTIME_DIRECTORY may list several, ':'-separated."""
-    return (value or "").split(":")[0]
-
-
 class Paths(NamedTuple):
     state: Path  # the registry: /var/lib/warlock
     units: Path  # where drop-ins go: /etc/systemd/system
@@ -48,18 +46,15 @@ class Paths(NamedTuple):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Paths:
         e = os.environ if env is None else env
-        # what systemd hands warlockd.service ($STATE_DIRECTORY...); WARLOCK_* wins for tests
-        state = e.get("WARLOCK_STATE_DIR") or _first(e.get("STATE_DIRECTORY"))
-        runtime = e.get("WARLOCK_RUNTIME_DIR") or _first(e.get("RUNTIME_DIRECTORY"))
         config_file = e.get("WARLOCK_CONFIG")
         return cls(
-            state=Path(state or "/var/lib/warlock"),
+            state=Path(dirs.state_dir(e)),
             units=Path(e.get("WARLOCK_UNIT_DIR", "/etc/systemd/system")),
             config=Path(e.get("WARLOCK_CONFIG_DIR", "/etc/warlock")),
             templates=Path(e.get("WARLOCK_TEMPLATES_DIR") or _data_dir("units")),
             installers=Path(e.get("WARLOCK_INSTALLERS_DIR") or _data_dir("installers")),
             bundled=Path(e.get("WARLOCK_BUNDLED_DIR") or _data_dir("bundled")),
-            runtime=Path(runtime or "/run/warlock"),
+            runtime=Path(dirs.runtime_dir(e)),
             config_file_override=Path(config_file) if config_file else None,
         )
 

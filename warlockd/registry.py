@@ -60,6 +60,9 @@ class Registry:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
         self.root = paths.state
+        # each record file's (inode, mtime, size) as the last scan read it: what the
+        # daemon's ready answers name (answers.py), so a changed record makes them stale
+        self.signatures: dict[str, list[int]] = {}
 
     @contextmanager
     def lock(self) -> Iterator[None]:
@@ -144,6 +147,7 @@ class Registry:
                 problems.append(Problem(name, "registration without a record"))
         if fresh != index:
             self._save_index(fresh)
+        self.signatures = {name: entry[:3] for name, entry in fresh.items()}
         return found, problems
 
     def _load_index(self) -> dict[str, list[Any]]:

@@ -23,11 +23,13 @@ import time
 from collections.abc import Callable
 
 from . import netstat
+from .runner_probe import bound_ports, make_probe
 
 USAGE = (
     "usage: python3 -m warlockd.runner [--probe PROTO:PORT] [--ports tcp:N,udp:M] "
     "[--console PATH] [--stop-command CMD] [--stop-signal SIG] [--stop-timeout S] "
-    "[--start-timeout S] -- COMMAND [ARG...]"
+    "[--start-timeout S] [--file PATH=VAR] [--file-keep PATH=VAR] [--link PATH=TARGET] "
+    "-- COMMAND [ARG...]"
 )
 
 
@@ -64,6 +66,7 @@ class Options:
         self.stop_signal: int = signal.SIGTERM
         self.stop_timeout = 30.0
         self.start_timeout = 90.0
+        self.files: list[tuple[str, str]] = []  # (--file|--file-keep|--link, PATH=...)
 
 
 def parse(argv: list[str]) -> Options:
@@ -95,33 +98,11 @@ def parse(argv: list[str]) -> Options:
             opts.stop_timeout = float(value)
         elif flag == "--start-timeout":
             opts.start_timeout = float(value)
+        elif flag in ("--file", "--file-keep", "--link"):
+            opts.files.append((flag, value))  # checked by runner_files, imported only then
         else:
             raise ValueError(f"unknown option {flag}")
     return opts
-
-
-def bound_ports(inodes: set[int] | None = None) -> set[tuple[str, int]]:
-    return set(netstat.bound(inodes))
-
-
-def make_probe(opts: Options) -> Callable[[], str | None]:
-    """A function answering a status line when the game is up, None when it is not."""
-    if opts.probe and opts.probe[0] != "none":
-        from .query import query
-
-        protocol, port = opts.probe
-
-        def by_query() -> str | None:
-            result = query(protocol, port)
-            return f"players {result.player_count}/{result.max_players}" if result else None
-
-        return by_query
-    wanted = set(opts.ports)
-
-    def by_ports() -> str | None:
-        return "listening" if wanted <= bound_ports() else None
-
-    return by_ports
 
 
 def cpu_ticks(pid: int) -> int:
@@ -148,7 +129,7 @@ class Runner:
         read_end, self.stdin = os.pipe()
         os.set_blocking(self.stdin, False)
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC",
-                                                                  "WATCHDOG_PID")}  # fmt: skip
+               "WATCHDOG_PID") and not k.startswith("WARLOCK_FILE_")}  # fmt: skip
         try:
             actions = [(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_CLOSE, self.stdin)]
             # its own session: the stop escalation kills the game's whole process group
@@ -201,6 +182,10 @@ class Runner:
                 from .protocols.quake3 import rcon
 
                 rcon("127.0.0.1", port, password, command)
+            elif protocol == "teeworlds-econ":
+                from .protocols.teeworlds_econ import rcon as econ
+
+                econ("127.0.0.1", port, password, command)
             else:
                 from .protocols.source_rcon import SourceRcon
 
@@ -273,7 +258,20 @@ class Runner:
         signal.set_wakeup_fd(wake_w)
         self.selector.register(wake_r, selectors.EVENT_READ, lambda: os.read(wake_r, 512))
         self.open_console()
+        if self.opts.files:  # few games have [[files]]: only their runners import the module
+            from .runner_files import put, remove
+
+            if not put(self.opts.files, log):
+                return 1
+            try:
+                self.spawn()
+                return self.loop()
+            finally:
+                remove(self.opts.files)
         self.spawn()
+        return self.loop()
+
+    def loop(self) -> int:
         started = time.monotonic()
         self.probe = make_probe(opts=self.opts)  # its imports overlap the game's start-up
         next_probe, attempt = started, 0
@@ -343,6 +341,10 @@ class Runner:
             self.ready = True
             log(f"ready after {elapsed:.1f} s ({status})")
             lines.append("READY=1")
+            if self.opts.files:  # read by now: games bind their ports after their config
+                from .runner_files import remove
+
+                remove(self.opts.files)
         if status != self.status:
             self.status = status
             lines.append(f"STATUS={status}")

@@ -19,6 +19,7 @@ _PATH = b"/org/freedesktop/systemd1"
 _MANAGER = b"org.freedesktop.systemd1.Manager"
 _PROPS = b"org.freedesktop.DBus.Properties"
 _SERVICE = b"org.freedesktop.systemd1.Service"
+_TIMER = b"org.freedesktop.systemd1.Timer"
 _UNREACHABLE_HINT = (
     "is systemd PID 1 here? run as root on a systemd host (or in the test container)"
 )
@@ -39,6 +40,13 @@ class UnitState(NamedTuple):
     cpu_nsec: int | None = None
     tasks: int | None = None
     control_group: str = ""
+
+
+class TimerState(NamedTuple):
+    name: str
+    active: str = "inactive"
+    next_elapse: float = 0.0  # seconds since the epoch; 0 when it is not due to run
+    last_trigger: float = 0.0  # 0 when it never ran
 
 
 class Change(NamedTuple):
@@ -85,6 +93,10 @@ class Systemd(Protocol):
         self, unit: str, argv: Sequence[str], env: dict[str, str], description: str
     ) -> None:
         """Run argv as a transient service `unit` (it outlives the caller), started now."""
+        ...
+
+    def timers(self, pattern: str) -> dict[str, TimerState]:
+        """The loaded timers matching a glob, with when each runs next and ran last."""
         ...
 
 
@@ -312,6 +324,21 @@ class PystemdSystemd:
         out, self._changes[:] = list(self._changes), []
         return out
 
+    def timers(self, pattern: str) -> dict[str, TimerState]:
+        rows = self._manager(b"ListUnitsByPatterns", b"asas", [], [pattern.encode()])
+        out = {}
+        for r in rows:
+            name = _s(r[0])
+
+            def get(prop: bytes, path: Any = r[6]) -> int:
+                return int(self._call(path, _PROPS, b"Get", b"ss", [_TIMER, prop]))
+
+            out[name] = TimerState(
+                name, _s(r[3]), _usec(get(b"NextElapseUSecRealtime")),
+                _usec(get(b"LastTriggerUSec")),
+            )  # fmt: skip
+        return out
+
     def start_transient(
         self, unit: str, argv: Sequence[str], env: dict[str, str], description: str
     ) -> None:
@@ -320,6 +347,11 @@ class PystemdSystemd:
         setenv = [f"--setenv={k}={v}" for k, v in sorted(env.items())]
         run(["systemd-run", f"--unit={unit}", f"--description={description}", "--collect",
              "--quiet", "--property=KillMode=mixed", *setenv, "--", *argv], timeout=30)  # fmt: skip
+
+
+def _usec(value: int) -> float:
+    """Microseconds since the epoch as seconds; 0 (and 2^64-1) mean: none."""
+    return 0.0 if value in (0, 2**64 - 1) else value / 1e6
 
 
 def _accounted(value: Any) -> int | None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from .errors import SystemdError
-from .systemd import Change, UnitState
+from .systemd import Change, TimerState, UnitState
 
 # UnitState fields as systemd names them in PropertiesChanged
 _DBUS_NAMES = {
@@ -34,6 +34,7 @@ class MemorySystemd:
         self._watched: str | None = None
         self._wake: tuple[int, int] | None = None  # made by watch(): most tests never watch
         self.transient: dict[str, tuple[list[str], dict[str, str], str]] = {}
+        self.timer_states: dict[str, TimerState] = {}  # what a test says a timer shows
 
     def __del__(self) -> None:
         if self._wake is not None:
@@ -158,3 +159,11 @@ class MemorySystemd:
         self.transient[unit] = (list(argv), dict(env), description)
         self._pid += 1
         self._set(unit, active="active", sub="running", main_pid=self._pid)
+
+    def timers(self, pattern: str) -> dict[str, TimerState]:
+        self._check("timers", pattern)
+        return {
+            u: self.timer_states.get(u, TimerState(u, s.active))
+            for u, s in self.units.items()
+            if fnmatch.fnmatch(u, pattern) and u.endswith(".timer")
+        }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -117,6 +117,7 @@ def context(inst: Instance, app: App, install_path: Path) -> dict[str, Any]:
         "user": inst.user,
         "secrets": dict(inst.secrets),
         "config": template_values(settings_of(app), inst.config),
+        "bundled": str(app.asset_path),  # what ships with warlockd for this app (a mod...)
     }
 
 
@@ -153,12 +154,48 @@ def environment(inst: Instance, app: App, install_path: Path) -> dict[str, str]:
         env["WARLOCK_RCON_PASSWORD"] = render_values({"rcon.password": app.rcon.password}, ctx)[
             "rcon.password"
         ]
+    env.update(file_texts(app, ctx))
     env.update(inst.env)  # the admin's overrides win
     return env
 
 
-def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
-    """The unit's main process: the runner, told how to probe and stop this game."""
+def file_var(index: int) -> str:
+    """The variable that carries the text of the app's files[index] to the runner."""
+    return f"WARLOCK_FILE_{index}"
+
+
+def escape_text(text: str) -> str:
+    """Lines of text as one printable value (the runner's unescape_text reverses it)."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+
+
+def file_texts(app: App, ctx: dict[str, Any]) -> dict[str, str]:
+    """The texts of the app's [[files]], rendered, by the variable that carries each: in the
+    environment rather than on the runner's command line, so that one holding a secret goes
+    to the root-only secrets file (render_dropin) and never to ps or `systemctl show`."""
+    texts = {file_var(i): f.text for i, f in enumerate(app.files) if f.text is not None}
+    return {k: escape_text(v) for k, v in render_values(texts, ctx).items()}
+
+
+def file_options(app: App, ctx: dict[str, Any]) -> list[str]:
+    """The runner's options that put the app's [[files]] in place before each start."""
+    links = render_values({f.path: f.link for f in app.files if f.link is not None}, ctx)
+    out: list[str] = []
+    for i, f in enumerate(app.files):
+        if f.text is not None:
+            out += ["--file-keep" if f.keep else "--file", f"{f.path}={file_var(i)}"]
+        elif not links[f.path].startswith("/"):
+            raise InvalidInput(
+                f"{app.slug}: files {f.path}: link {links[f.path]!r} is not absolute"
+            )
+        else:
+            out += ["--link", f"{f.path}={_check(links[f.path], 'a link target')}"]
+    return out
+
+
+def runner_argv(inst: Instance, app: App, game: list[str], files: Sequence[str] = ()) -> list[str]:
+    """The unit's main process: the runner, told how to probe and stop this game (and, in
+    `files`, what to put in place first: file_options)."""
     argv = [PYTHON, "-m", "warlockd.runner", "--console", f"{game_dir(inst)}/console",
             "--start-timeout", str(app.start_timeout), "--stop-signal", app.stop.signal,
             "--stop-timeout", str(app.stop.timeout)]  # fmt: skip
@@ -174,7 +211,7 @@ def runner_argv(inst: Instance, app: App, game: list[str]) -> list[str]:
         argv += ["--stop-command", app.stop.command]
     if app.stop.via == "rcon" and app.rcon:  # the password comes in WARLOCK_RCON_PASSWORD
         argv += ["--stop-rcon", f"{app.rcon.protocol}:{inst.ports[app.rcon.port]}"]
-    return [*argv, "--", *game]
+    return [*argv, *files, "--", *game]
 
 
 @functools.cache
@@ -212,7 +249,7 @@ def render_dropin(inst: Instance, app: App, paths: Paths, install_path: Path) ->
         else ""
     )
     # an argument that renders empty is left out: an optional setting, not set
-    argv = runner_argv(inst, app, [a for a in game.values() if a != ""])
+    argv = runner_argv(inst, app, [a for a in game.values() if a != ""], file_options(app, ctx))
     validate_dir(inst.path)
     conf = tpl.render(
         id=inst.id,

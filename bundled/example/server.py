@@ -9,6 +9,8 @@ Query protocol, on the same port number over UDP and TCP (0.0.0.0:SERVER_PORT):
   TCP: on connect the server sends that JSON plus b"\\n" and closes.
 Console (stdin and the optional CONSOLE_FIFO, one command a line):
   join N | leave N | status | say TEXT | save | stop | quit | crash | freeze
+Environment: SERVER_PORT, SERVER_ID, SERVER_NAME, MAX_PLAYERS, TICK_RATE, SAVE_DIR,
+CONSOLE_FIFO, and LOAD_SECONDS (time spent "loading the world" before the port answers).
 Exit codes: 0 graceful stop, 1 final save failed, 2 bad config or unreadable
 world.json, 3 `crash`, 4 port cannot be bound (e.g. already in use).
 """
@@ -363,9 +365,14 @@ def main() -> int:
     try:
         cfg = parse_config(os.environ)
         tick = load_tick(cfg.save_dir)
+        # a big world's loading time, before the port answers (tests of "starting")
+        load_seconds = _num(os.environ, "LOAD_SECONDS", 0, 0, 600, float)
     except ConfigError as e:
         log(f"error: {e}")
         return 2
+    if load_seconds:
+        log(f"loading the world ({load_seconds:g} s)")
+        time.sleep(load_seconds)
     # Python leaves sys.stdin None when fd 0 was closed at start; a socket may then hold fd 0.
     has_stdin = sys.stdin is not None
     try:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.harness.container import SystemdContainer, wait_for
-from tests.integration.test_instances import create, manage, services, show
+from tests.integration.test_instances import REPO, create, manage, services, show
 from warlockd.query import query
 
 GAMES = {"openarena": "/usr/games/openarena-server", "minetest": "/usr/games/minetestserver",
@@ -174,3 +174,106 @@ def test_minetest_settings_reach_the_game_through_its_config_file(ct: SystemdCon
     world = ct.run(["cat", f"{inst['path']}/data/world/world.mt"]).stdout
     assert "creative_mode = true" in world.splitlines()
     _stop_cleanly(ct, inst)
+
+
+# --- consoles: say (the warning before a delayed restart), --cmd, and their failures -------
+
+
+def _journal(ct: SystemdContainer, iid: str) -> str:
+    return ct.run(["journalctl", "--no-pager", "-o", "cat", f"WARLOCK_INSTANCE={iid}"]).stdout
+
+
+def _journal_with(ct: SystemdContainer, iid: str, text: str) -> str:
+    """The journal once it holds `text` (journald may take a moment)."""
+    wait_for(lambda: text in _journal(ct, iid), timeout=10, message=repr(text))
+    return _journal(ct, iid)
+
+
+def _one_line_failure(ct: SystemdContainer, iid: str, text: str, code: int = 1) -> str:
+    """`--cmd text` fails: the exit code, and one line on stderr; that line."""
+    failed = manage(ct, "--instance", iid, "--cmd", text, check=False)
+    assert failed.returncode == code, failed
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), failed.stderr
+    return lines[0]
+
+
+def _delayed_restart_warns_in_the_game(ct: SystemdContainer, iid: str, said: str) -> None:
+    """Nobody can be counted (no query): it waits the full 12 s, telling the players at
+    once and 10 s before, then restarts; the console works again after."""
+    before = ct.systemctl("show", f"game@{iid}", "-p", "ExecMainPID").stdout
+    manage(ct, "delayed-restart", "--instance", iid, "--warn", "12s", "--wait")
+    journal = _journal_with(ct, iid, said.format(message="The server restarts in 12 seconds."))
+    assert said.format(message="The server restarts in 10 seconds.") in journal
+    assert ct.systemctl("show", f"game@{iid}", "-p", "ExecMainPID").stdout != before
+    assert ct.systemctl("is-active", f"game@{iid}").stdout.strip() == "active"
+
+
+def test_teeworlds_hears_say_over_its_econ_which_only_loopback_reaches(
+    ct: SystemdContainer,
+) -> None:
+    _need("teeworlds")
+    inst = create(ct, "--app", "teeworlds", "--instance-name", "Tee Console")
+    iid, econ = str(inst["id"]), inst["ports"]["econ"]
+    manage(ct, "--instance", iid, "--start")
+    reply = manage(ct, "--instance", iid, "--cmd", "say hello from warlock").stdout
+    assert "[chat]: *** hello from warlock" in reply
+    _journal_with(ct, iid, "[chat]: *** hello from warlock")
+    # the econ listens on 127.0.0.1 only, and its game's port is elsewhere
+    listening = ct.run(["ss", "-Hltn", f"sport = :{econ}"]).stdout.split()
+    assert listening[3::5] == [f"127.0.0.1:{econ}"], listening
+    # its password: in no command line and no file once the server is up
+    d = f"/etc/systemd/system/game@{iid}.service.d"
+    secrets = ct.run(["cat", f"{d}/secrets.env"]).stdout
+    password = next(v for v in secrets.splitlines() if v.startswith("WARLOCK_SECRET_ECON_"))
+    password = password.split("=", 1)[1].strip('"')
+    assert len(password) == 24 and password in secrets  # also in WARLOCK_FILE_0
+    pid = services(ct, iid)["game_pid"]
+    assert password not in ct.run(["cat", f"/proc/{pid}/cmdline"]).stdout
+    assert password not in ct.run(["ps", "axww", "-o", "args"]).stdout
+    assert password not in ct.run(["cat", f"{d}/50-warlock.conf"]).stdout
+    ct.run(["test", "!", "-e", f"{inst['path']}/data/warlock-econ.cfg"])
+    _delayed_restart_warns_in_the_game(ct, iid, "[chat]: *** {message}")
+    assert "[Console]: ok" in manage(ct, "--instance", iid, "--cmd", "echo ok").stdout
+    # a password that is not the server's (a record restored from elsewhere): one line
+    record = ct.run(["grep", "-rl", password, "/var/lib/warlock", "--include=*.toml"]).stdout
+    record = record.strip()
+    ct.run(["sed", "-i", f"s/{password}/WrongPassword0123456789x/", record])
+    line = _one_line_failure(ct, iid, "say hello")
+    assert f"econ at 127.0.0.1:{econ} refused the password" in line
+    ct.run(["sed", "-i", f"s/WrongPassword0123456789x/{password}/", record])
+    _stop_cleanly_then(ct, inst, lambda: _one_line_failure(ct, iid, "say hello"))
+
+
+def _stop_cleanly_then(
+    ct: SystemdContainer, inst: dict[str, object], after_stop: Callable[[], str]
+) -> str:
+    """Stop the instance, check after_stop (what a console says to a stopped game), delete."""
+    unit = f"game@{inst['id']}.service"
+    manage(ct, "--instance", str(inst["id"]), "--stop")
+    assert show(ct, unit, "Result", "ExecMainStatus") == {"Result": "success",
+                                                          "ExecMainStatus": "0"}  # fmt: skip
+    said = after_stop()
+    manage(ct, "--instance", str(inst["id"]), "--delete", "--yes", "--purge")
+    return said
+
+
+def test_minetest_hears_say_through_the_console_mod_in_its_world(ct: SystemdContainer) -> None:
+    _need("minetest")
+    inst = create(ct, "--app", "minetest", "--instance-name", "Blocks Console")
+    iid, data = str(inst["id"]), f"{inst['path']}/data"
+    manage(ct, "--instance", iid, "--start")
+    said = manage(ct, "--instance", iid, "--cmd", "say hello from warlock")
+    assert said.stdout == "" and "sent to" in said.stderr
+    journal = _journal_with(ct, iid, "CHAT: <Server> hello from warlock")
+    assert "[warlock_console] reading" in journal
+    link = ct.run(["readlink", f"{data}/world/worldmods/warlock_console"]).stdout.strip()
+    assert link == str(REPO / "bundled" / "minetest" / "warlock_console")
+    assert "Current time is" in manage(ct, "--instance", iid, "--cmd", "time").stdout
+    unknown = _one_line_failure(ct, iid, "nosuch thing", code=2)
+    assert "no such command: nosuch" in unknown
+    failed = _one_line_failure(ct, iid, "kick nobody")
+    assert "kick on" in failed and "Failed to kick player nobody" in failed
+    _delayed_restart_warns_in_the_game(ct, iid, "CHAT: <Server> {message}")
+    line = _stop_cleanly_then(ct, inst, lambda: _one_line_failure(ct, iid, "say hello"))
+    assert "is not reading its console" in line

@@ -53,25 +53,27 @@ SAVE_DIR = "{{{{ path }}}}"
 """
 
 
+def fake_steam(booted: SystemdContainer, manifest: str = MANIFEST) -> None:
+    """The fake SteamCMD and the game `fakesteam` in a container; /srv/good is a build of
+    the example game, /srv/bad one that exits at once."""
+    booted.run(["mkdir", "-p", "/etc/warlock/installers.d", "/srv/good", "/srv/bad"])
+    booted.run(
+        ["bash", "-c", f"cat > /etc/warlock/installers.d/fakesteam.toml <<'EOF'\n{manifest}\nEOF"]
+    )
+    booted.run(["cp", str(REPO / "bundled" / "example" / "server.py"), "/srv/good/server.py"])
+    booted.run(["bash", "-c", "echo 'raise SystemExit(5)' > /srv/bad/server.py"])
+    fake = shlex.quote(str(REPO / "tests" / "fakes" / "steamcmd"))
+    wrapper = f'#!/bin/sh\n. /etc/fake-steamcmd.env\nexec /usr/bin/python3 {fake} "$@"\n'
+    booted.run(["bash", "-c", f"cat > /usr/local/bin/steamcmd <<'EOF'\n{wrapper}EOF\n"
+                "chmod 755 /usr/local/bin/steamcmd"])  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def ct(systemd_available: None) -> Iterator[SystemdContainer]:
     if not FIXTURES.is_dir():
         pytest.skip(f"no recorded SteamCMD output at {FIXTURES}")
     with SystemdContainer() as booted:
-        booted.run(["mkdir", "-p", "/etc/warlock/installers.d", "/srv/good", "/srv/bad"])
-        booted.run(
-            [
-                "bash",
-                "-c",
-                f"cat > /etc/warlock/installers.d/fakesteam.toml <<'EOF'\n{MANIFEST}\nEOF",
-            ]
-        )
-        booted.run(["cp", str(REPO / "bundled" / "example" / "server.py"), "/srv/good/server.py"])
-        booted.run(["bash", "-c", "echo 'raise SystemExit(5)' > /srv/bad/server.py"])
-        fake = shlex.quote(str(REPO / "tests" / "fakes" / "steamcmd"))
-        wrapper = f'#!/bin/sh\n. /etc/fake-steamcmd.env\nexec /usr/bin/python3 {fake} "$@"\n'
-        booted.run(["bash", "-c", f"cat > /usr/local/bin/steamcmd <<'EOF'\n{wrapper}EOF\n"
-                    "chmod 755 /usr/local/bin/steamcmd"])  # fmt: skip
+        fake_steam(booted)
         yield booted
 
 

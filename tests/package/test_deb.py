@@ -8,9 +8,10 @@ install with apt (dependencies from Debian alone) -> warlockd active and enabled
 /var/lib/warlock, the D-Bus API -> `warlock --create --app example`, `manage.py --instance
 ID --start`, the game active -> a junk instance record and an edited conffile -> reinstall
 and upgrade to a newer version (shipping a changed conffile): the game keeps its MainPID,
-warlockd is restarted, the edit survives -> remove: warlockd stopped, the game still
-running, instances and data kept -> purge: the running game stopped first, then nothing of
-warlockd left. The junk record is there all along: no maintainer script may trip on it.
+warlockd is restarted, the edit survives, a schedule's timer still runs -> remove: warlockd
+stopped, the game still running, instances and data kept -> purge: the running game
+stopped first, then nothing of warlockd left. The junk record is there all along: no
+maintainer script may trip on it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ OURS = [
     "/usr/lib/python3/dist-packages/warlockd",
     "/lib/systemd/system/game@.service",
     "/lib/systemd/system/warlockd.service",
+    "/lib/systemd/system/warlock-schedule@.timer",
+    "/lib/systemd/system/warlock-schedule@.service",
     "/usr/share/warlockd",
     "/usr/share/dbus-1/system.d/org.warlock.Manager1.conf",
     "/usr/share/bash-completion/completions/warlock",
@@ -298,6 +301,21 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     box.run(["manage.py", "--instance", gid, "--enable"])
     wants = f"/etc/systemd/system/multi-user.target.wants/{unit}"
     assert box.sh(f"test -L {wants} && echo yes") == "yes"
+    step("a schedule: its timer, and its job run by the packaged warlock")
+    added = box.run(["warlock", "schedule", "add", "--instance", gid, "backup",
+                     "--on-calendar", "*-*-* 05:00", "--keep", "3"]).stdout  # fmt: skip
+    timer = json.loads(added)["timer"]
+    job = timer.replace(".timer", ".service")
+
+    def timer_runs(what: str) -> None:
+        state = box.sh(f"systemctl show -P ActiveState,UnitFileState {timer}").split()
+        next_run = box.sh(f"systemctl show -P NextElapseUSecRealtime {timer}")
+        assert state == ["active", "enabled"] and next_run, f"{what}: {timer} {state}"
+
+    timer_runs("added")
+    assert timer in box.sh("systemctl list-timers --no-pager 'warlock-*'")
+    box.run(["systemctl", "start", job], timeout=120)
+    assert box.sh(f"ls {created['path']}/backups | grep -c 'tar.gz$'") == "1"
     # a second instance, stopped, in a directory of its own outside /var/lib/warlock
     other = json.loads(
         box.sh(f"warlock --create --app example --dir /srv/games/two --port game={_free_port()}")
@@ -334,6 +352,7 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     assert "/usr/bin/warlockd" in box.sh("systemctl show -P ExecStart warlockd")
     assert box.sh("systemctl is-enabled warlockd") == "enabled"
     game_unchanged("the reinstall")
+    timer_runs("the reinstall")
     assert active("warlockd") == "active", step.journal()
     box.sh(f"rm {etc}/*.warlock-checkout")
 
@@ -351,6 +370,11 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     assert box.sh(f"systemctl show -P NeedDaemonReload {unit}") == "no"
     assert box.sh("dpkg-query -W -f '${Version}' warlockd").endswith(UPGRADE_SUFFIX)
     game_unchanged("the upgrade")
+    timer_runs("the upgrade")
+    listed = json.loads(box.sh(f"warlock schedule list --instance {gid} --json"))
+    assert [r["timer"] for r in listed] == [timer] and listed[0]["last_result"].startswith(
+        "backed up"
+    ), listed
     assert active("warlockd") == "active", step.journal()
     assert main_pid("warlockd") != daemon_pid, f"upgrade: warlockd not restarted\n{step.journal()}"
     assert box.sh("grep -c '^interval = 5$' /etc/warlock/warlockd.toml") == "1"
@@ -363,6 +387,7 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     assert active("warlockd") != "active"
     assert box.sh("test -e /usr/bin/warlock || echo gone") == "gone"
     game_unchanged("the remove")
+    assert active(timer) == "inactive"  # its job (warlock) is gone with the package
     for kept in (
         f"/var/lib/warlock/{EXAMPLE_GUID}.{gid}.toml",
         f"/var/lib/warlock/{EXAMPLE_GUID}.{JUNK_ID}.toml",
@@ -402,6 +427,8 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
         == ""
     )
     assert box.sh("systemctl list-units --all --plain --no-legend 'game@*'", check=False) == ""
+    assert box.sh("ls -d /etc/systemd/system/warlock-* /etc/systemd/system/*.wants/warlock-*",
+                  check=False) == ""  # fmt: skip
     assert box.sh("test -d /srv/games/two && echo kept") == "kept"  # named, not deleted
     # Debian keeps system groups on purge
     assert box.sh("getent group warlock").startswith("warlock:")

@@ -18,10 +18,12 @@ import pytest
 
 from tests.unit.support import ID_A, ID_B, ID_C, World, make_paths
 from warlockd import run as run_module
+from warlockd import schedules
 from warlockd.actions import Args
 from warlockd.actions.backup import backup
 from warlockd.actions.create import CreateRequest, create
 from warlockd.actions.pack import pack
+from warlockd.actions.schedule import do_schedule_add
 from warlockd.cli import entry, fast, full
 from warlockd.cli import run as cli_run
 from warlockd.commands import COMMANDS, GLOBAL, TABLE, Command, Output
@@ -70,6 +72,11 @@ def _second(world: World) -> list[str]:
     return []
 
 
+def _schedule(world: World) -> list[str]:
+    add = Args(instance=ID_A, task=["backup"], on_calendar="hourly", max_backups=2)
+    return [do_schedule_add(world.host, add).data["id"]]
+
+
 _readers: list[int] = []
 
 # Per command: extra arguments (after the spelling of the command and its instance) for a
@@ -97,6 +104,12 @@ SUCCESS: dict[str, tuple[list[str], Case]] = {
     "remove": (["--confirm"], Case(_nothing, 0)),
     "api-key": (["--name", "laptop", "--scope", "operate"], Case(lambda w: ["create"], 0)),
     "user": (["--name", "bob", "--scope", "read"], Case(_password("add"), 0)),
+    "schedule-add": (["--on-calendar", "hourly", "--keep", "3"], Case(lambda w: ["backup"], 0)),
+    "schedule-list": ([], Case(lambda w: _schedule(w) and [], 0)),
+    "schedule-remove": ([], Case(_schedule, 0)),
+    "schedule-pause": ([], Case(_schedule, 0)),
+    "schedule-resume": ([], Case(_schedule, 0)),
+    "schedule-run": ([], Case(_schedule, 0)),  # a backup, now
 }
 FAILURE: dict[str, tuple[list[str], Case]] = {
     "cmd": ([], Case(lambda w: ["say hi"], 1)),  # to a game that is not running
@@ -115,6 +128,11 @@ FAILURE: dict[str, tuple[list[str], Case]] = {
     "api-key": (["--name", "laptop"], Case(lambda w: ["frob"], 2)),
     "user": ([], Case(_password("add"), 2)),  # without --name
     "apps": (["--app", "nope"], Case(_nothing, 1)),
+    "schedule-add": (["--on-calendar", "whenever"], Case(lambda w: ["backup"], 2)),
+    "schedule-remove": ([], Case(lambda w: ["backup-0badf00d"], 1)),
+    "schedule-pause": ([], Case(lambda w: ["0badf00d"], 1)),
+    "schedule-resume": ([], Case(lambda w: ["0badf00d"], 1)),
+    "schedule-run": ([], Case(lambda w: ["0badf00d"], 1)),
 }
 # setup writes the system's own files (/etc/dbus-1, /etc/systemd): the integration and
 # package tiers run it, on real systemd.
@@ -150,6 +168,7 @@ def _no_exec(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(run_module, "exec_", show)
     monkeypatch.setattr(sys, "stdin", sys.stdin)  # put back what _password replaces
+    monkeypatch.setattr(schedules, "new_id", lambda: "5c4ed01e")  # the same in every world
     yield
     while _readers:
         os.close(_readers.pop())
@@ -171,6 +190,7 @@ def _normal(text: str, root: Path) -> str:
     text = re.sub(r"\b[0-9a-f]{16}\b", "<hex16>", text)  # key ids, users' stamps
     text = re.sub(r"\(\d+ bytes\)", "(<bytes>)", text)
     text = re.sub(r'"due": [0-9.]+', '"due": 0', text)  # when a delayed action is due
+    text = re.sub(r'"sampled_at": [0-9.]+', '"sampled_at": 0', text)
     return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+0-9:Z]*", "<iso>", text)
 
 

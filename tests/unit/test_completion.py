@@ -58,6 +58,7 @@ def test_a_commands_own_options_complete_after_it(completion: Path) -> None:
         "--debug",
         "--help",
         "--instance",
+        "--keep",
         "--max-backups",
         "--service",
         "--to",

@@ -159,7 +159,7 @@ def test_a_lasting_failure_is_retried_later_and_each_retry_waits_longer(
     t = daemon.tracked[inst.id]
     _fail(world, inst)
     _pump(world, daemon)
-    assert _events(daemon, inst)[-1] == ("crashed", "gave up after repeated failures")
+    assert _events(daemon, inst)[-1] == ("crashed", "exited with an error")
     assert t.failed_at is not None
 
     daemon.retry_crashed()  # failed for less than a second: maybe on its way back

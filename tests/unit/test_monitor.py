@@ -91,16 +91,18 @@ def test_render_dashboard_totals_running_crashed_players_cpu_and_memory() -> Non
     ]
     rows[1]["uptime"] = 3700
     rows[2]["ports"] = beta_ports
+    rows[1]["next_schedule"] = "backup 12-03 05:00"
     text = render_dashboard(rows, {EXAMPLE_GUID: "example"})
     body, total = text.rstrip("\n").split("\n\n")
     assert total == "4 instances, 2 running, 1 crashed; 5 players; CPU 15%; memory 1.50 GB"
     header, broken, alpha, beta, gamma = (line.split() for line in body.splitlines())
-    assert header == ["ID", "NAME", "APP", "STATUS", "PLAYERS", "CPU", "MEMORY", "UPTIME", "PORTS"]
-    assert broken == [ID_C[:8], "broken", "example", "crashed", "-", "-", "-", "-", "30000"]
+    assert header == ["ID", "NAME", "APP", "STATUS", "PLAYERS", "CPU", "MEMORY", "UPTIME", "PORTS",
+                      "NEXT"]  # fmt: skip
+    assert broken == [ID_C[:8], "broken", "example", "crashed", "-", "-", "-", "-", "30000", "-"]
     assert alpha == [ID_A[:8], "alpha", "example", "running", "3/16", "12%", "512", "MB", "1h01m",
-                     "30000"]  # fmt: skip
+                     "30000", "backup", "12-03", "05:00"]  # fmt: skip
     assert beta[4] == "2/?"  # no maximum known
-    assert beta[-1] == "30001,30002"
+    assert beta[-2] == "30001,30002"
     assert gamma[:4] == ["default", "gamma", "example", "stopped"]
 
 

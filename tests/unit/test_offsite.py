@@ -201,7 +201,7 @@ def test_a_missing_repository_is_named(tmp_path: Path) -> None:
     with pytest.raises(NotFound) as caught:
         offsite.snapshots(s, ID_A)
     assert str(caught.value) == (
-        f"no restic repository at {tmp_path / 'nowhere'} (hint: initialise it (offsite init))"
+        f"no restic repository at {tmp_path / 'nowhere'} (hint: `backup --to offsite` makes it)"
     )
 
 

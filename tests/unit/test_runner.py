@@ -23,7 +23,8 @@ import pytest
 
 from warlockd.netstat import socket_inodes
 from warlockd.query import QueryResult, warlock_status
-from warlockd.runner import bound_ports, main, parse
+from warlockd.runner import main, parse
+from warlockd.runner_probe import bound_ports
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = [sys.executable, "bundled/example/server.py"]

@@ -104,6 +104,16 @@ def test_a_good_tarball_becomes_a_build_named_by_its_hash(tmp_path: Path, suffix
     assert messages
 
 
+def test_the_download_reports_its_progress_against_its_length(tmp_path: Path) -> None:
+    big = tmp_path / "server.bin"
+    big.write_bytes(os.urandom(3 << 20))  # several chunks
+    spec = spec_for(big)._replace(filename="server.bin")
+    seen: list[tuple[int, int | None]] = []
+    install(spec, tmp_path / "apps", GUID, lambda m: None, lambda d, t: seen.append((d, t)))
+    assert len(seen) > 1 and seen[-1] == (3 << 20, 3 << 20)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
 def test_a_good_zip_keeps_exec_bits_and_inside_symlinks(tmp_path: Path) -> None:
     entries: list[Entry] = [
         ("dir", "pkg/", ""),

@@ -275,3 +275,22 @@ def test_verdicts_for_other_apps_are_ignored_and_the_last_one_wins() -> None:
 def test_a_manifest_without_a_numeric_buildid_is_refused() -> None:
     with pytest.raises(WarlockError, match="no numeric buildid"):
         sc.manifest_buildid('"AppState" { "buildid" "../x" }')
+
+
+def test_the_download_progress_reaches_the_caller_as_steamcmd_prints_it(
+    tmp_path: Path, fake: Fake
+) -> None:
+    fake("app_update_success_download_verify_commit.txt", buildid="9")
+    seen: list[tuple[int, int | None]] = []
+    install(steam(740), tmp_path / "apps", GUID, print, lambda d, t: seen.append((d, t)))
+    text = (FIXTURES / "app_update_success_download_verify_commit.txt").read_text()
+    printed = [tuple(int(n) for n in line.rsplit("(", 1)[1].rstrip(")").split(" / "))
+               for line in text.splitlines() if "progress:" in line]  # fmt: skip
+    assert seen == [p for p in printed if p[1] > 0] and len(seen) > 20  # in order, 0 / 0 not
+
+
+def test_progress_lines_are_read_and_others_are_not() -> None:
+    line = " Update state (0x61) downloading, progress: 38.46 (14022978153 / 36460775173)"
+    assert sc.progress_of(line) == (14022978153, 36460775173)
+    assert sc.progress_of(" Update state (0x3) reconfiguring, progress: 0.00 (0 / 0)") is None
+    assert sc.progress_of("Success! App '740' fully installed.") is None

@@ -52,6 +52,11 @@ class Args(NamedTuple):
     to: str = "local"  # backup: local (the .tar.gz panels list) or offsite (restic)
     warn: str | None = None  # delayed-*: how long players get, at the latest (5m)
     wait: bool = False  # delayed-*: in the foreground, until it is done
+    task: Sequence[str] = ()  # schedule add: the task, and a command's text
+    on_calendar: str | None = None  # schedule add: systemd's calendar expression
+    randomized_delay: str | None = None  # schedule add: RandomizedDelaySec=, a duration
+    when_empty: bool = False  # schedule add update: only while nobody plays
+    schedule: str | None = None  # schedule remove/pause/resume/run: its id
     confirm: bool = False  # remove: yes, all of it
     # set by the manage.py at a registered path (cli/entry.run_for), not by an option:
     scope_app: str | None = None  # a game's manage.py: only that app's instances

@@ -3,13 +3,15 @@ always current), players and resources from the daemon's cache where it is fresh
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from .. import cache, procs
+from .. import cache, procs, schedules
 from ..apps import app_slugs
 from ..host import Host
-from ..model import Status, status_of
+from ..model import Instance, Status, status_of
 from ..report import host_ip
+from ..systemd import TimerState
 from . import Args, Outcome
 
 _ORDER = {"crashed": 0, "starting": 1, "stopping": 2, "running": 3, "stopped": 4}
@@ -19,6 +21,8 @@ def dashboard_rows(host: Host) -> list[dict[str, Any]]:
     instances, _ = host.registry.scan()
     ip = host_ip()
     states = host.systemd.states("game@*.service") if instances else {}
+    scheduled = any(i.schedules for i in instances)
+    timers = host.systemd.timers(f"{schedules.TEMPLATE}*.timer") if scheduled else {}
     rows = []
     for inst in instances:
         st = states.get(inst.unit)
@@ -39,10 +43,24 @@ def dashboard_rows(host: Host) -> list[dict[str, Any]]:
                 "cpu_percent": cached.get("cpu_percent"),
                 "memory_bytes": cached.get("memory_bytes"),
                 "uptime": procs.uptime(since),
+                "next_schedule": next_run(inst, timers),
             }
         )
     rows.sort(key=lambda r: (_ORDER.get(str(r["status"]), 5), r["name"]))
     return rows
+
+
+def next_run(inst: Instance, timers: dict[str, TimerState]) -> str | None:
+    """The instance's next scheduled task, as `<task> <local time>`."""
+    due = [
+        (t.next_elapse, s.task)
+        for s in inst.schedules
+        if not s.paused and (t := timers.get(schedules.timer(s))) and t.next_elapse
+    ]
+    if not due:
+        return None
+    when, task = min(due)
+    return f"{task} {time.strftime('%m-%d %H:%M', time.localtime(when))}"
 
 
 def do_dashboard(host: Host, args: Args) -> Outcome:

@@ -16,8 +16,11 @@ from .start_stop import START_TIMEOUT
 
 def delete(host: Host, inst: Instance, purge: bool) -> list[str]:
     """Stop, disable, unregister; with purge, also the data and the user. Returns what went."""
+    from .schedule import remove_all
+
     removed: list[str] = []
     with host.registry.lock():
+        remove_all(host, inst)  # its timers go with it
         host.systemd.stop(inst.unit, START_TIMEOUT)
         host.systemd.disable([inst.unit])
         units.remove_dropin(host.paths, inst)

@@ -1,13 +1,14 @@
-"""get-metrics, metrics and events: what warlockd.service keeps (the cache under
+"""get-metrics, metrics and events: what warlockd.service keeps (its ready answers under
 /run/warlock, the history in warlock.db), or measured now when it is down."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
 
-from .. import cache, metrics
+from .. import answers, metrics
 from ..apps import find_app
 from ..errors import InvalidInput
 from ..host import Host
@@ -29,10 +30,11 @@ def parse_since(text: str, option: str = "--since") -> float:
 
 def instance_metrics(host: Host, inst: Instance, ip: str) -> dict[str, Any]:
     """From the daemon's cache when it is fresh, else measured now (daemon down)."""
-    cached = cache.read(host.paths.runtime, cache.key("services", inst.app, ip, inst.id))
-    if cached is not None:
-        cached.pop("live", None)
-        return cached | {"source": "cache"}
+    # the daemon's ready answer, when it is fresh and its record is the one on disk
+    ready = answers.read(str(host.paths.runtime), str(host.paths.state), inst.id, "metrics")
+    if ready is not None:
+        row: dict[str, Any] = json.loads(ready)[inst.service]
+        return row
     app = find_app(host.paths, inst.app)
     st = host.systemd.state(inst.unit)
     data = service(inst, app, st, ip)
@@ -53,6 +55,8 @@ def instance_metrics(host: Host, inst: Instance, ip: str) -> dict[str, Any]:
         "cpu_percent": cpu,
         "memory_bytes": mem,
         "tasks": usage.tasks if usage else None,
+        "disk_bytes": None,  # the daemon measures disk on its slower cadence
+        "sampled_at": time.time(),
         "source": "live",
     }
 

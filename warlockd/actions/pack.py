@@ -17,7 +17,7 @@ from .. import archives, fsutil, layout
 from ..apps import find_app
 from ..errors import InvalidInput, NotFound
 from ..host import Host
-from ..model import Instance, InstanceId, Limits, validate_guid
+from ..model import Instance, InstanceId, Limits, Schedule, validate_guid
 from . import Args, Outcome, one
 from .clone import filled
 from .create import CreateRequest, create
@@ -40,6 +40,9 @@ def pack(host: Host, inst: Instance) -> dict[str, object]:
         "limits": inst.limits.to_dict(),
         "env": dict(inst.env),
         "ports": dict(inst.ports),  # what it had; the importing host allocates its own
+        "config": dict(inst.config),  # settings its command line carries
+        "max_players": inst.max_players,
+        "schedules": [s.to_dict() for s in inst.schedules],  # new ids where it lands
         "source_id": inst.id,
         "packed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -117,8 +120,23 @@ def import_pack(
         def restore() -> None:
             if saves:
                 restore_file(host, made, saves, safety=False)
+            _carried(host, made, record)
 
         return filled(host, made, restore, f"imported from {archive.name}", file=str(archive))
+
+
+def _carried(host: Host, made: Instance, record: dict[str, Any]) -> None:
+    """What the record brought beside the saves: command-line settings, max players, and
+    the schedules, each with a new id and its timer on this host."""
+    from .. import schedules
+
+    moved = [s._replace(id=schedules.new_id()) for s in record["schedules"]]
+    inst = made.with_(config=record["config"], max_players=record["max_players"],
+                      schedules=tuple(moved))  # fmt: skip
+    with host.registry.lock():
+        for s in moved:
+            schedules.install(host.paths, host.systemd, inst, s)
+        host.registry.save(inst)
 
 
 def _open_pack(archive: Path, work: Path) -> tuple[dict[str, Any], Path | None]:
@@ -155,17 +173,33 @@ def _open_pack(archive: Path, work: Path) -> tuple[dict[str, Any], Path | None]:
         env = data.get("env", {})
         if not isinstance(env, dict):
             raise InvalidInput("env is not a table")
+        config = data.get("config", {})
+        if not isinstance(config, dict):
+            raise InvalidInput("config is not a table")
         record = {
             "app": validate_guid(str(data["app"])),
             "name": str(data["name"]),
             "limits": Limits.from_dict(dict(data.get("limits", {}))),
             "env": {str(k): str(v) for k, v in env.items()},
+            "config": {str(k): str(v) for k, v in config.items()},
+            "max_players": data.get("max_players"),
+            "schedules": [_schedule(dict(s)) for s in data.get("schedules", [])],
         }
+        if record["max_players"] is not None and not isinstance(record["max_players"], int):
+            raise InvalidInput("max_players is not a whole number")
     except KeyError as e:
         raise InvalidInput(f"{bad}: {PACK_RECORD} has no {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:  # InvalidInput too: a bad limit, a bad guid
         raise InvalidInput(f"{bad}: {PACK_RECORD}: {e}") from None
     return record, saves
+
+
+def _schedule(data: dict[str, Any]) -> Schedule:
+    """A schedule from a pack, its calendar checked by this host's systemd."""
+    from ..schedules import check_calendar
+
+    s = Schedule.from_dict(data)
+    return s._replace(on_calendar=check_calendar(s.on_calendar))
 
 
 def do_pack(host: Host, args: Args) -> Outcome:

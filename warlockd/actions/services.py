@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import schedules
 from ..apps import app_slugs, find_app
 from ..host import Host
 from ..model import Instance, status_of
 from ..registry import Problem
 from ..report import host_ip, port_list, service
 from . import Args, Outcome, one, some
+from .dashboard import next_run
 
 
 def do_get_services(host: Host, args: Args) -> Outcome:
@@ -36,7 +38,9 @@ def do_status(host: Host, args: Args) -> Outcome:
     inst = one(host, args)
     app = find_app(host.paths, inst.app)
     svc = service(inst, app, host.systemd.state(inst.unit), host_ip())
-    return Outcome(svc, view={"title": app.title, "path": inst.path})
+    timers = host.systemd.timers(f"{schedules.TEMPLATE}*.timer") if inst.schedules else {}
+    view = {"title": app.title, "path": inst.path, "next_schedule": next_run(inst, timers)}
+    return Outcome(svc | {"next_schedule": view["next_schedule"]}, view=view)
 
 
 def listing(host: Host) -> tuple[list[tuple[Instance, dict[str, Any]]], list[Problem]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import fsutil, layout, registrations, units
+from .. import fsutil, layout, registrations, schedules, units
 from ..apps import App, find_app
 from ..builds import install_path, log
 from ..completion import script
@@ -47,7 +47,7 @@ def install(host: Host) -> list[str]:
             (paths.templates / DAEMON_UNIT).read_text(), PACKAGE_ROOT
         ),
         POLICY: (PACKAGE_ROOT / "data" / "org.warlock.Manager1.conf").read_text(),
-    }
+    } | schedules.templates(paths, PACKAGE_ROOT)
     config = paths.config_file
     if not config.exists():  # the admin's file is never overwritten
         wanted[config] = (PACKAGE_ROOT / "etc" / "warlockd.toml").read_text()

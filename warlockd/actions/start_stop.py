@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ..answers import forget
 from ..apps import App, find_app
 from ..errors import Conflict, SystemdError, WarlockError
 from ..host import Host
@@ -70,15 +71,24 @@ def start(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
             why + (f"; last log lines: {tail}" if tail else ""),
             hint=f"manage.py logs --instance {inst.id}",
         ) from None
+    finally:
+        # the daemon's ready answer (answers.py) predates this: live until it writes anew
+        forget(str(host.paths.runtime), inst.id)
 
 
 def stop(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
-    host.systemd.stop(inst.unit, timeout)
+    try:
+        host.systemd.stop(inst.unit, timeout)
+    finally:
+        forget(str(host.paths.runtime), inst.id)
 
 
 def restart(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> None:
     host.systemd.reset_failed(inst.unit)
-    host.systemd.restart(inst.unit, timeout)
+    try:
+        host.systemd.restart(inst.unit, timeout)
+    finally:
+        forget(str(host.paths.runtime), inst.id)
 
 
 def set_enabled(host: Host, inst: Instance, enabled: bool) -> Instance:

@@ -60,7 +60,8 @@ def update(host: Host, inst: Instance, timeout: float = START_TIMEOUT) -> Update
         return UpdateResult(inst.id, inst.build, inst.build, False, reason="bundled with warlockd")
     apps_dir = host.paths.apps
     with fsutil.locked(app_lock(host.paths, app)):
-        build = sources.install(app.install, apps_dir, app.guid, log)
+        build = sources.install(app.install, apps_dir, app.guid, log,
+                                host.report(f"update of {app.slug}"))  # fmt: skip
     if build.build_id == inst.build:
         ensure_installed(host.paths, app)
         return UpdateResult(inst.id, inst.build, inst.build, False, reason="already up to date")

@@ -29,6 +29,8 @@ HELP = (
 
 
 def _annotation(option: Option) -> Any:
+    if option.arity < 0:  # as a flag, all of it in one value: `--schedule-add "command say"`
+        return Optional[str]  # noqa: UP045
     if option.arity > 1:  # `--set-config OPTION VALUE`
         return Optional[tuple[(str,) * option.arity]]  # type: ignore[misc]  # noqa: UP045
     if option.kind is bool:
@@ -43,7 +45,10 @@ def _annotation(option: Option) -> Any:
 def _parameter(option: Option, *, name: str | None = None, flags: tuple[str, ...] = ()) -> Any:
     """One typer parameter of a generated function."""
     default: Any
-    if option.kind is list and option.arity == 1:
+    if option.arity < 0:
+        default = typer.Option(None, *(flags or option.flags), help=option.help,
+                               metavar=option.metavar)  # fmt: skip
+    elif option.kind is list and option.arity == 1:
         default = typer.Option([], *(flags or option.flags), help=option.help)
     elif option.arity > 1:  # typer 0.7 cannot convert a None default of a tuple
         default = typer.Option(
@@ -131,6 +136,7 @@ def _subcommand(command: Command) -> Callable[..., None]:
     """The subcommand spelling of one row."""
     arg = command.argument
     names = [] if arg is None else arg.metavar.split() if arg.arity > 1 else [arg.name]
+    variadic = arg is not None and arg.arity < 0  # `schedule-add command say hi`: a list
 
     def run(ctx: typer.Context, **values: Any) -> None:
         given: dict[str, Any] = dict(ctx.obj or {})
@@ -139,18 +145,19 @@ def _subcommand(command: Command) -> Callable[..., None]:
                 given[o.name] = values[o.name]
         if arg is not None:
             got = [values[_positional(arg, n)] for n in names]
-            given[arg.name] = got if arg.arity > 1 else got[0]
+            given[arg.name] = got if arg.arity > 1 else list(got[0]) if variadic else got[0]
         raise typer.Exit(execute(command, given))
 
     params = [_context()]
     for name in names:  # `set-config OPTION VALUE`, `cmd TEXT`
         assert arg is not None
-        argument = typer.Argument(..., help=arg.help, metavar=arg.metavar and name.upper())
+        metavar = arg.metavar if variadic else arg.metavar and name.upper()
+        argument = typer.Argument(..., help=arg.help, metavar=metavar)
         params.append(
             inspect.Parameter(
                 _positional(arg, name),
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=str,
+                annotation=List[str] if variadic else str,  # noqa: UP006
                 default=argument,
             )
         )
@@ -162,7 +169,7 @@ def _subcommand(command: Command) -> Callable[..., None]:
 
 
 def _positional(arg: Option, name: str) -> str:
-    return arg.name if arg.arity == 1 else f"{arg.name}_{name.lower()}"
+    return arg.name if arg.arity in (1, -1) else f"{arg.name}_{name.lower()}"
 
 
 # the positional arguments' names are not root options: their flags are the commands'
@@ -181,7 +188,9 @@ def main(argv: List[str] | None = None) -> int:  # noqa: UP006
     """Entry point: one-line errors, exit 1 (2 for usage), tracebacks only with --debug."""
     import click
 
-    args = sys.argv[1:] if argv is None else argv
+    from .entry import spelled
+
+    args = spelled(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         result = typer.main.get_command(app).main(

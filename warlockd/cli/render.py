@@ -49,6 +49,7 @@ def people(host: Host, command: Command, args: Args, outcome: Outcome) -> int:
         "metrics": metrics_table,
         "events": events_lines,
         "backups": backups_table,
+        "schedule-list": schedules_table,
     }[command.name](outcome)
     sys.stdout.write(text)
     return outcome.code
@@ -88,6 +89,7 @@ def status_lines(outcome: Outcome) -> str:
         f"  pid:      {svc['service_pid'] or '-'}",
         f"  path:     {view['path']}",
         f"  enabled:  {'yes' if svc['enabled'] else 'no'}",
+        f"  next:     {view.get('next_schedule') or '-'}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -133,8 +135,21 @@ def backups_table(outcome: Outcome) -> str:
     return table(out) + "\n"
 
 
+def schedules_table(outcome: Outcome) -> str:
+    rows: list[dict[str, Any]] = outcome.data
+    if not rows:
+        return "no schedules\n"
+    out = [["ID", "INSTANCE", "TASK", "WHEN", "NEXT RUN", "LAST RUN", "RESULT"]]
+    for r in rows:
+        task = r["task"] + (f" {r['text']}" if r.get("text") else "")
+        out.append([r["id"], r["name"][:20], task[:30], r["on_calendar"],
+                    "paused" if r["paused"] else r["next_run"] or "-", r["last_run"] or "-",
+                    (r["last_result"] or "-")[:40]])  # fmt: skip
+    return table(out) + "\n"
+
+
 def render_dashboard(rows: list[dict[str, Any]], slugs: dict[str, str], width: int = 120) -> str:
-    out = [["ID", "NAME", "APP", "STATUS", "PLAYERS", "CPU", "MEMORY", "UPTIME", "PORTS"]]
+    out = [["ID", "NAME", "APP", "STATUS", "PLAYERS", "CPU", "MEMORY", "UPTIME", "PORTS", "NEXT"]]
     players = cpu = 0.0
     memory = 0
     for r in rows:
@@ -153,6 +168,7 @@ def render_dashboard(rows: list[dict[str, Any]], slugs: dict[str, str], width: i
                 "-" if r["memory_bytes"] is None else size(r["memory_bytes"]),
                 duration(int(r["uptime"] or 0)) if r["status"] == "running" else "-",
                 ",".join(str(v) for v in r["ports"].values()),
+                r.get("next_schedule") or "-",
             ]
         )
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("running", "crashed")}

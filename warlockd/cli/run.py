@@ -64,6 +64,9 @@ def parse_args(given: Mapping[str, Any], command: Command | None = None) -> Args
     for name in ("port", "env", "setting"):
         if name in values:
             values[name] = list(values[name])
+    if isinstance(values.get("task"), str):  # `--schedule-add "command say hi"`
+        first, _, rest = values["task"].strip().partition(" ")
+        values["task"] = [first, rest] if rest.strip() else [first]
     return Args(**values)
 
 

@@ -17,6 +17,7 @@ import socket
 import time
 from typing import Any
 
+from .. import answers
 from ..config import load
 from ..errors import WarlockError
 from ..host import Host
@@ -137,8 +138,11 @@ class Daemon(Tracking):
                     log("configuration reloaded")
                     self.start_web()
             try:
-                for change in self.host.systemd.changes():
+                changes = self.host.systemd.changes()
+                for change in changes:
                     self.apply(change.unit, change.props)
+                if changes:  # a started game's own process and figures, a second later
+                    next_sample = min(next_sample, now + 1.0)
                 if now >= next_scan or self.rescan:  # new ones show up sooner: on a signal
                     self.rescan = False
                     self.load_registry()
@@ -185,6 +189,7 @@ class Daemon(Tracking):
                 os.read(wake_r, 512)
         notify("STOPPING=1")
         log("stopping")
+        answers.clear(str(self.run_dir))  # without us they would go stale: the live path
         if self.api is not None:
             self.api.stop()
         if self.web is not None:

@@ -3,10 +3,11 @@ the per-instance cache the CLI reads, the history and the Prometheus textfile.""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
-from .. import cache, metrics, procs
+from .. import answers, cache, metrics, procs
 from ..model import Instance, Status
 from ..report import panel_status, service
 from ..store import Sample, StoreError
@@ -70,6 +71,9 @@ class Sampling(Events):
                 )
                 t.base = (t.live, service(t.inst, t.app, st, self.ip, probe=False))
             data = dict(t.base[1])
+            if t.live.main_pid and not data.get("game_pid"):  # the runner starts it after
+                kids = procs.children(t.live.main_pid)
+                data["game_pid"] = kids[0] if kids else 0
             if t.live.status == Status.RUNNING:
                 if t.since[0] != t.live.main_pid:  # a new run: when did it start?
                     t.since = (t.live.main_pid, procs.unit_started(t.inst.unit))
@@ -79,6 +83,7 @@ class Sampling(Events):
                 data["uptime"] = 0
         data.update(
             {
+                "enabled": self._enabled(t.inst),  # `systemctl enable` sends no signal
                 "instance_id": t.inst.id,
                 **panel_status(row.status),
                 "player_count": row.players,
@@ -94,11 +99,26 @@ class Sampling(Events):
         )
         if row.max_players is not None:
             data["max_players"] = row.max_players
+        names = metrics.player_names(t.live.status_text)
+        if names is not None:
+            data["players"] = names
         t.last = data
+        self._write(t, data)
+
+    def _write(self, t: Tracked, data: dict[str, Any]) -> None:
+        ttl = 3 * self.config.interval
         try:
-            cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
-        except OSError as e:
-            log(f"warning: cannot write the cache in {self.run_dir}: {e.strerror}")
+            cache.write(self.run_dir, self._key(t.inst), data, ttl=ttl)
+            if t.record:  # the panels' poll answered from here (answers.py)
+                row = {k: v for k, v in data.items() if k != "live"}
+                running = t.live.status == Status.RUNNING
+                started = t.since[1] if running and t.since[0] == t.live.main_pid else 0.0
+                answers.write(str(self.run_dir), t.inst.id, row, t.record, started, ttl)
+        except (OSError, ValueError) as e:
+            log(f"warning: cannot write the cache in {self.run_dir}: {e}")
+
+    def _enabled(self, inst: Instance) -> bool:
+        return os.path.lexists(self.host.paths.units / "multi-user.target.wants" / inst.unit)
 
     def write_prometheus(self, rows: list[Sample]) -> None:
         directory = self.config.prometheus_dir
@@ -117,13 +137,17 @@ class Sampling(Events):
         return cache.key("services", inst.app, self.ip, inst.id)
 
     def _persist_live(self, t: Tracked) -> None:
-        if not t.last:  # nothing sampled yet: a whole entry, with no figures yet
-            self.write_cache(
-                t, Sample(instance_id=t.inst.id, ts=time.time(), status=str(t.live.status))
-            )
-            return
-        data = t.last = dict(t.last) | panel_status(t.live.status) | {"live": t.live.__dict__}
-        try:
-            cache.write(self.run_dir, self._key(t.inst), data, ttl=3 * self.config.interval)
-        except OSError as e:
-            log(f"warning: cannot write the cache in {self.run_dir}: {e.strerror}")
+        """A unit's new state, on disk at once: its whole row again (pid, result, restarts
+        change with it), with the last sample's figures while it still runs."""
+        running = t.live.status == Status.RUNNING
+        last = t.last
+        counts = metrics.players(t.live.status_text) if running else None
+        self.write_cache(t, Sample(
+            instance_id=t.inst.id, ts=time.time(), status=str(t.live.status),
+            cpu_percent=last.get("cpu_percent") if running else None,
+            memory_bytes=last.get("memory_bytes") if running else None,
+            tasks=last.get("tasks") if running else None,
+            disk_bytes=t.disk,
+            players=counts[0] if counts else None,
+            max_players=counts[1] if counts else None,
+        ))  # fmt: skip

@@ -35,6 +35,7 @@ class Tracked:
     base: tuple[watch.Live | None, dict[str, Any]] = (None, {})  # services dict, per unit state
     disk: int | None = None
     last: dict[str, Any] = field(default_factory=dict)
+    record: list[int] = field(default_factory=list)  # its record file as read (answers.py)
 
 
 class State:

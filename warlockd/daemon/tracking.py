@@ -4,6 +4,7 @@ gave up on, later and later each time."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -20,7 +21,8 @@ from .state import Tracked
 class Tracking(Sampling):
     def load_registry(self, *, first: bool = False) -> None:
         """Pick up created and deleted instances; a broken record is skipped with an event."""
-        instances, problems = self.host.registry.scan()
+        registry = self.host.registry
+        instances, problems = registry.scan()
         for problem in problems:
             if first:
                 self.event("daemon", None, f"skipped {problem}")
@@ -32,12 +34,18 @@ class Tracking(Sampling):
         new = []
         for inst in instances:
             if inst.id in self.tracked:
-                self.tracked[inst.id].inst = inst
+                t = self.tracked[inst.id]
+                if t.inst != inst:  # renamed, a setting changed: the services row anew
+                    t.inst, t.base = inst, (None, {})
             else:
                 new.append(inst)
         states = self._states(new)
         for inst in new:
             self.tracked[inst.id] = self._track(inst, states[inst.id], recover=first)
+        for inst in instances:  # what the ready answers name (answers.py)
+            self.tracked[inst.id].record = registry.signatures.get(
+                registry.record_path(inst).name, []
+            )
 
     def _states(self, insts: list[Instance]) -> dict[str, UnitState]:
         """The units of many instances as watching sees them, in one round trip for all plus
@@ -100,6 +108,12 @@ class Tracking(Sampling):
         if t is None:
             return
         before, t.live = t.live, t.live.updated(props)
+        if ("ActiveState" in props or "SubState" in props) and "NRestarts" not in props:
+            # systemd 252 signals no change of NRestarts (it grows as auto-restart turns
+            # into start, a SubState move): read it when the state moves
+            with contextlib.suppress(WarlockError):
+                fresh = self.host.systemd.watched(UnitState(unit, "loaded", t.live.active))
+                t.live = t.live.updated({"NRestarts": fresh.restarts})
         if self.web is not None and t.live != before:
             self.web.state(t)  # SSE clients learn it from systemd's signal, not a poll
         self._persist_live(t)  # our last view, on disk at once: a kill -9 now loses nothing

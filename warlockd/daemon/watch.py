@@ -54,8 +54,9 @@ def classify(
         return events
     if new == Status.CRASHED:
         kind = "frozen" if after.result == "watchdog" else "crashed"
-        what = "gave up after repeated failures" if after.active == "failed" else _why(after)
-        events.append((kind, f"{what}{note}"))
+        # systemd shows "failed" for an instant before each automatic restart too: the
+        # cause here; a failure that lasts is reported by retry_crashed as a crash loop
+        events.append((kind, f"{_why(after)}{note}"))
     elif new == Status.RUNNING and old != Status.RUNNING:
         events.append(("started", f"running{note}"))
     elif new == Status.STOPPED and old in (Status.RUNNING, Status.STOPPING, Status.STARTING):

@@ -184,3 +184,18 @@ def write(data_dir: Path, rel: str, text: str, encoding: str = "utf-8") -> None:
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
         os.fsync(dir_fd)
+
+
+def remove(data_dir: Path, rel: str) -> bool:
+    """Remove data_dir/rel (a link itself, never what it points to); whether it was there."""
+    *dirs, name = _parts(rel)
+    with _directory(data_dir, dirs, create=False) as dir_fd:
+        if dir_fd is None:
+            return False
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            return False
+        except IsADirectoryError:
+            raise InvalidInput(f"{rel} is a directory: refused") from None
+    return True

@@ -24,6 +24,7 @@ from ..errors import InvalidInput
 from ..fsutil import atomic_write, fsync_dir
 
 Log = Callable[[str], None]
+Progress = Callable[[int, int | None], None]  # (bytes done, bytes in all if known)
 
 _BUILD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _GUID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -54,14 +55,20 @@ class Build(NamedTuple):
 class Source(Protocol):
     """What each of apt.py, steamcmd.py and archive.py provides."""
 
-    def install(self, spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build: ...
+    def install(
+        self, spec: InstallSpec, apps_dir: Path, guid: str, log: Log,
+        progress: Progress | None = None,
+    ) -> Build: ...  # fmt: skip
     def installed(self, spec: InstallSpec, apps_dir: Path, guid: str) -> Build | None: ...
     def check_update(self, spec: InstallSpec, apps_dir: Path, guid: str) -> str | None: ...
 
 
-def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
-    """Fetch the newest build the spec allows and make it current; return it."""
-    return _source(spec).install(spec, apps_dir, guid, log)
+def install(
+    spec: InstallSpec, apps_dir: Path, guid: str, log: Log, progress: Progress | None = None
+) -> Build:
+    """Fetch the newest build the spec allows and make it current; return it. `progress`
+    sees the download (SteamCMD's and an archive's; apt shows none)."""
+    return _source(spec).install(spec, apps_dir, guid, log, progress)
 
 
 def installed(spec: InstallSpec, apps_dir: Path, guid: str) -> Build | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import CommandError, InvalidInput, NotFound
 from ..run import run
-from . import Build, InstallSpec, Log
+from . import Build, InstallSpec, Log, Progress
 
 _PKG_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?")
 _HINT = "run `apt-get update`, or check install.packages in the app's manifest"
@@ -179,7 +179,9 @@ def installed_versions(packages: tuple[str, ...]) -> dict[str, str]:
     return {p: v for p in packages if (v := lookup(found, p)) is not None}
 
 
-def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
+def install(
+    spec: InstallSpec, apps_dir: Path, guid: str, log: Log, progress: Progress | None = None
+) -> Build:
     packages = _packages(spec)
     known = policy(packages)
     todo = stale(packages, installed_versions(packages), known)

@@ -32,6 +32,7 @@ from . import (
     Build,
     InstallSpec,
     Log,
+    Progress,
     app_dir,
     build_dir,
     mark_current,
@@ -245,7 +246,7 @@ def _make_symlinks(root: Path, items: list[Planned]) -> None:
 # Downloading.
 
 
-def download(url: str, into: Path) -> tuple[Path, str]:
+def download(url: str, into: Path, progress: Progress | None = None) -> tuple[Path, str]:
     """Stream url to a temp file in `into`, hashing as it goes; return (file, sha256)."""
     import tempfile
     import urllib.error
@@ -257,9 +258,15 @@ def download(url: str, into: Path) -> tuple[Path, str]:
     fd, name = tempfile.mkstemp(prefix=".download-", dir=into)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
             while chunk := response.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
     except (urllib.error.URLError, OSError, ValueError) as e:
         os.unlink(name)
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
@@ -297,7 +304,9 @@ def keep_file(path: Path, root: Path, filename: str) -> None:
     target.chmod(0o644)
 
 
-def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
+def install(
+    spec: InstallSpec, apps_dir: Path, guid: str, log: Log, progress: Progress | None = None
+) -> Build:
     url, sha = _checked(spec)
     build_id = sha[:12]
     target = build_dir(apps_dir, guid, build_id)
@@ -305,7 +314,7 @@ def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
         parent = app_dir(apps_dir, guid)
         parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         log(f"downloading {url}")
-        tmp, actual = download(url, parent)
+        tmp, actual = download(url, parent, progress)
         try:
             if actual != sha:
                 raise WarlockError(

@@ -17,7 +17,18 @@ from pathlib import Path
 
 from ..errors import CommandError, InvalidInput, NotFound, WarlockError
 from ..run import run
-from . import Build, InstallSpec, Log, app_dir, build_dir, current_build, promote, staging, vdf
+from . import (
+    Build,
+    InstallSpec,
+    Log,
+    Progress,
+    app_dir,
+    build_dir,
+    current_build,
+    promote,
+    staging,
+    vdf,
+)
 
 CANDIDATES = (
     "/usr/games/steamcmd",
@@ -29,6 +40,7 @@ INSTALL_TIMEOUT = 6 * 3600  # a 35 GB first install on a slow line
 INFO_TIMEOUT = 600
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/games"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_PROGRESS_RE = re.compile(r"progress: [0-9.]+ \((\d+) / (\d+)\)")
 _PLATFORMS = ("windows", "linux", "macos")
 
 # `state is 0x... after update job`: what the state means, and what to do (FORMAT.md).
@@ -196,7 +208,16 @@ def _env(binary: str, apps_dir: Path, guid: str) -> dict[str, str]:
     return {"PATH": path, "HOME": str(home), "LC_ALL": "C.UTF-8"}
 
 
-def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
+def progress_of(line: str) -> tuple[int, int] | None:
+    """(done, total) from SteamCMD's `Update state (0x61) downloading, progress: 38.46
+    (14022978153 / 36460775173)`; None for other lines and for 0 / 0."""
+    m = _PROGRESS_RE.search(line)
+    return (int(m.group(1)), int(m.group(2))) if m and int(m.group(2)) > 0 else None
+
+
+def install(
+    spec: InstallSpec, apps_dir: Path, guid: str, log: Log, progress: Progress | None = None
+) -> Build:
     app_id = _checked(spec)
     binary = find_binary()
     env = _env(binary, apps_dir, guid)
@@ -208,7 +229,13 @@ def install(spec: InstallSpec, apps_dir: Path, guid: str, log: Log) -> Build:
                 timeout=INSTALL_TIMEOUT)  # fmt: skip
         log(f"steamcmd: installing app {app_id} ({spec.branch}) into {staged.parent}")
         argv = update_argv(binary, spec, staged.absolute())
-        output = run(argv, timeout=INSTALL_TIMEOUT, check=False, env=env)
+
+        def seen(line: str) -> None:
+            if progress and (step := progress_of(line)):
+                progress(*step)
+
+        output = run(argv, timeout=INSTALL_TIMEOUT, check=False, env=env,
+                     on_line=seen if progress else None)  # fmt: skip
         error = update_failure(output, app_id, staged.parent)
         if error:
             raise error

@@ -8,6 +8,7 @@ and its scope follow from it, so a new command of the table is one line here.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import time
@@ -204,7 +205,11 @@ def _action(app: FastAPI, ctx: Context, verb: str, action: Action) -> None:
         if action.long:
             op = ctx.ops.submit(verb, args, iid, who(p))
             return JSONResponse({"operation": ctx.ops.snapshot(op), "instance_id": iid}, 202)
-        return done(verb, await ctx.run(verb, args), iid)
+        outcome = await ctx.run(verb, args)
+        # the daemon takes in systemd's signals of this change before the answer goes: the
+        # next listing shows the instance as the action left it
+        await asyncio.get_running_loop().run_in_executor(ctx.workers, ctx.view.refresh)
+        return done(verb, outcome, iid)
 
     params = [
         inspect.Parameter("instance_id", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
