@@ -117,6 +117,12 @@ WAIT = Option("wait", ("--wait",), "Stay until it is done (the default hands it 
 PACK = Option("archive", ("--import",), "The pack's absolute path.")
 CM_PACK = Option("archive", ("--import-pack",), "The pack: a .tar.gz or .zip Content Manager made.",
                  metavar="FILE")  # fmt: skip
+KEY_ACTION = Option("action", ("--api-key",), "create, list or revoke.", metavar="ACTION")
+USER_ACTION = Option("action", ("--user",), "add, passwd, remove or list.", metavar="ACTION")
+WHO = Option("instance_name", ("--name",), "The key's or the user's name (revoke: or key id).")
+SCOPE = Option("scope", ("--scope",), "read, operate or admin (default read; a first user: admin).")
+ONLY = Option("only", ("--only",), "Only this instance (repeatable; default: every one).", list,
+              ())  # fmt: skip
 
 # Every command names its instance the same ways; JSON is accepted everywhere it was.
 ONE = (INSTANCE, SERVICE)
@@ -222,6 +228,19 @@ TABLE: tuple[Command, ...] = (
             "name, limits, env and saves; its own id, ports, user and secrets (printed as "
             "JSON).", NEW, PACK, output=Output.JSON,
             flag_help="A new instance from a pack (its absolute path)."),
+    # -- the HTTP API's access (actions/access.py) and what it lists (catalog.py) --
+    Command("api-key", "access:do_api_key",
+            "API keys of the HTTP API: create --name N --scope read|operate|admin [--only ID] "
+            "(the key is printed once), list, revoke --name N.", (WHO, SCOPE, ONLY, JSON),
+            KEY_ACTION, output=Output.JSON, flag_help="API keys: create, list, revoke."),
+    Command("user", "access:do_user",
+            "Dashboard users: add --name N [--scope S] [--only ID] (the password from a prompt "
+            "or stdin), passwd --name N, remove --name N, list.", (WHO, SCOPE, ONLY, JSON),
+            USER_ACTION, output=Output.JSON,
+            flag_help="Dashboard users: add, passwd, remove, list."),
+    Command("apps", "catalog:do_apps",
+            "JSON: the games this host can run (slug, title, ports, settings); --app one.",
+            (APP, JSON), output=Output.JSON, flag_help="JSON: the games this host can run."),
     # -- what Warlock panels call (warlock-contract.md) --
     Command("get-configs", "configs:do_get_configs",
             "JSON: the game's settings (option, default, value, type, help, options, group).",

@@ -9,7 +9,7 @@ mistake named (file, key, what was expected) in one message, as manifests are.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +18,8 @@ from .errors import InvalidInput, WarlockError
 from .model import parse_id
 from .offsite import OffsiteSettings, check_table
 from .store import EVENT_KINDS, Event
+from .web.settings import ApiSettings
+from .web.settings import check_table as check_api
 
 HOOK_KINDS = ("json", "discord")
 # How Warlock panels find instances: a .app file per instance (seed 002), or per game
@@ -77,6 +79,7 @@ class Config:
     webhooks: tuple[Webhook, ...] = ()
     registration: str = "instance"  # [panel]: how Warlock panels find instances (see below)
     offsite: OffsiteSettings | None = None  # [offsite]: a restic repository for backups
+    api: ApiSettings = field(default_factory=ApiSettings)  # [api]: the HTTP API (web/settings.py)
 
     @property
     def max_db_bytes(self) -> int:
@@ -152,7 +155,7 @@ def _webhook(c: _Checker, where: str, t: Any) -> Webhook | None:
 
 def parse(path: Path, data: dict[str, Any]) -> Config:
     c = _Checker(path)
-    known = {f.name for f in fields(Config)} - {"registration"} | {"panel"}
+    known = {f.name for f in fields(Config)} - {"registration"} | {"panel", "api"}
     for extra in sorted(set(data) - known):
         c.bad(extra, f"one of the keys {', '.join(sorted(known))} (unknown key)")
     values: dict[str, Any] = {}
@@ -180,6 +183,8 @@ def parse(path: Path, data: dict[str, Any]) -> Config:
             values["registration"] = panel["registration"]
         else:
             c.bad("panel.registration", f"instance or game, got {panel['registration']!r}")
+    if "api" in data:
+        values["api"] = check_api(c, data["api"])
     hooks = data.get("webhooks", [])
     if not isinstance(hooks, list):
         c.bad("webhooks", "[[webhooks]] tables")

@@ -24,7 +24,7 @@ from .errors import InvalidInput, WarlockError
 SCHEMA_VERSION = 1
 EVENT_KINDS = (
     "started", "stopped", "crashed", "frozen", "restarted", "backup", "update",
-    "port_conflict", "daemon", "delayed", "schedule", "link",
+    "port_conflict", "daemon", "delayed", "schedule", "link", "api",
 )  # fmt: skip
 _COLUMNS = (
     "instance_id, ts, status, cpu_percent, memory_bytes, tasks, disk_bytes, players, max_players"

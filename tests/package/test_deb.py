@@ -37,6 +37,14 @@ EXAMPLE_GUID = "6f0c2a1e-5b7d-4c39-9e21-3a8d4f7b2c10"
 JUNK_ID = "deadbeef-0000-4000-8000-00000000dead"
 UPGRADE_SUFFIX = "+upgradetest1"
 APT = ["apt-get", "-y", "-q", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Use-Pty=0"]
+# GET an API path with a key, in the box (no curl there); exit 1 and the answer on an error
+API_GET = (
+    "import sys, urllib.error, urllib.request as u\n"
+    "r = u.Request('http://127.0.0.1:8077' + sys.argv[1], "
+    "headers={'Authorization': 'Bearer ' + sys.argv[2]})\n"
+    "try: print(u.urlopen(r, timeout=10).read().decode())\n"
+    "except urllib.error.HTTPError as e: print(e.read().decode()); sys.exit(1)\n"
+)
 # What the package owns or creates; after a purge none of it may be left.
 OURS = [
     "/usr/bin/warlock",
@@ -284,6 +292,12 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
         "warlockd to list the instance",
         step,
     )
+    step("the HTTP API on 127.0.0.1:8077: warlock api-key create, GET /api/v1/instances")
+    key = json.loads(box.sh("warlock api-key create --name package-test --scope read"))["key"]
+    listed = json.loads(box.run(["python3", "-c", API_GET, "/api/v1/instances", key]).stdout)
+    assert gid in [row["id"] for row in listed], listed
+    refused = box.run(["python3", "-c", API_GET, "/api/v1/instances", "wlk_wrong"], check=False)
+    assert refused.returncode == 1 and '"error"' in refused.stdout, refused.stdout
     box.run(["manage.py", "--instance", gid, "--enable"])
     wants = f"/etc/systemd/system/multi-user.target.wants/{unit}"
     assert box.sh(f"test -L {wants} && echo yes") == "yes"

@@ -5,9 +5,11 @@ through the full parser, for a success and for a failure."""
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -59,6 +61,16 @@ def _pack_path(world: World) -> list[str]:
     return [str(pack(world.host, world.host.registry.get(ID_A))["file"])]
 
 
+def _password(action: str) -> Setup:
+    """`user add` and `passwd` read the password from stdin when it is not a terminal."""
+
+    def setup(world: World) -> list[str]:
+        sys.stdin = io.StringIO("correct horse battery\n")
+        return [action]
+
+    return setup
+
+
 def _second(world: World) -> list[str]:
     create(world.host, CreateRequest("example", "second", ID_C))
     return []
@@ -108,6 +120,8 @@ SUCCESS: dict[str, tuple[list[str], Case]] = {
     ),
     "remove-service": ([], Case(_second, 0)),
     "remove": (["--confirm"], Case(_nothing, 0)),
+    "api-key": (["--name", "laptop", "--scope", "operate"], Case(lambda w: ["create"], 0)),
+    "user": (["--name", "bob", "--scope", "read"], Case(_password("add"), 0)),
     "schedule-add": (["--on-calendar", "hourly", "--keep", "3"], Case(lambda w: ["backup"], 0)),
     "schedule-list": ([], Case(lambda w: _schedule(w) and [], 0)),
     "schedule-remove": ([], Case(_schedule, 0)),
@@ -131,6 +145,9 @@ FAILURE: dict[str, tuple[list[str], Case]] = {
     "events": (["--since", "yesterday"], Case(_nothing, 2)),
     "backup": (["--max-backups", "0"], Case(_nothing, 2)),
     "restore": ([], Case(lambda w: ["../x"], 2)),
+    "api-key": (["--name", "laptop"], Case(lambda w: ["frob"], 2)),
+    "user": ([], Case(_password("add"), 2)),  # without --name
+    "apps": (["--app", "nope"], Case(_nothing, 1)),
     "schedule-add": (["--on-calendar", "whenever"], Case(lambda w: ["backup"], 2)),
     "schedule-remove": ([], Case(lambda w: ["backup-0badf00d"], 1)),
     "schedule-pause": ([], Case(lambda w: ["0badf00d"], 1)),
@@ -172,6 +189,7 @@ def _no_exec(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         print(json.dumps(argv))
 
     monkeypatch.setattr(run_module, "exec_", show)
+    monkeypatch.setattr(sys, "stdin", sys.stdin)  # put back what _password replaces
     monkeypatch.setattr(schedules, "new_id", lambda: "5c4ed01e")  # the same in every world
     yield
     while _readers:
@@ -190,6 +208,8 @@ def _normal(text: str, root: Path) -> str:
     text = text.replace(str(root), "<root>")
     text = re.sub(r"\d{8}-\d{6}", "<time>", text)
     text = re.sub(r'"size": \d+', '"size": 0', text)  # gzip stamps the time
+    text = re.sub(r"wlk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", "<api key>", text)
+    text = re.sub(r"\b[0-9a-f]{16}\b", "<hex16>", text)  # key ids, users' stamps
     text = re.sub(r"\(\d+ bytes\)", "(<bytes>)", text)
     text = re.sub(r'"due": [0-9.]+', '"due": 0', text)  # when a delayed action is due
     text = re.sub(r'"sampled_at": [0-9.]+', '"sampled_at": 0', text)

@@ -60,6 +60,11 @@ class Args(NamedTuple):
     confirm: bool = False  # remove: yes, all of it
     # set by the manage.py at a registered path (cli/entry.run_for), not by an option:
     scope_app: str | None = None  # a game's manage.py: only that app's instances
+    # api-key and user (actions/access.py); --name fills instance_name:
+    action: str | None = None  # the sub-action: create, list, revoke; add, passwd, remove, list
+    scope: str | None = None  # read, operate or admin
+    only: Sequence[str] = ()  # the instances a key or a user is limited to (none: all)
+    password: str | None = None  # set by the HTTP API only; the CLI reads it from stdin
 
 
 class Outcome(NamedTuple):

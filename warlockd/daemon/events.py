@@ -31,6 +31,10 @@ class Events(State):
     def _announce(self, ev: Event, inst: Instance | None) -> None:
         """An event to the journal, the webhooks and InstanceChanged."""
         log(f"{ev.instance_id or 'warlockd'}: {ev.kind}: {ev.message}")
+        if self.web is not None:
+            self.web.event(ev)
+        if ev.kind == "api":  # a request's record, for the log: no webhook, no D-Bus signal
+            return
         if self.dispatcher is not None:
             self.dispatcher.submit(ev, inst.name if inst else None)
         if self.api is not None and inst is not None:

@@ -41,6 +41,10 @@ class Daemon(Tracking):
         self.reload_requested = False
         self.ip = host_ip()
         self.api_lost = False
+        # the HTTP API asks for the registry to be read again (after a create or delete)
+        self.wake_fd = -1  # written to wake the loop from another thread
+        self.rescan = False
+        self.scans = 0
 
     def reload_config(self) -> bool:
         self.apps.clear()  # manifests may have changed too
@@ -71,6 +75,19 @@ class Daemon(Tracking):
             self.api = None
             log(f"warning: no D-Bus API: {e}")
 
+    def start_web(self) -> None:
+        """The HTTP API (web/server.py) as configured: started, restarted when its settings
+        changed, stopped when turned off. A failure is logged; watching goes on."""
+        from ..web.server import reconcile
+
+        self.web = reconcile(self, self.web)
+
+    def rescan_soon(self) -> None:
+        """From another thread: read the registry at the loop's next turn, which is now."""
+        self.rescan = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_fd, b"r")
+
     def _api_lost(self) -> None:
         self.api_lost = True  # on the API's thread: the loop reconnects it
 
@@ -89,6 +106,7 @@ class Daemon(Tracking):
     def run(self) -> int:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
+        self.wake_fd = wake_w
 
         def on_signal(signum: int, frame: object) -> None:
             if signum == signal.SIGHUP:
@@ -105,6 +123,7 @@ class Daemon(Tracking):
         self.report_interrupted()
         self.load_registry(first=True)
         self.start_api()
+        self.start_web()
         status = self.status_line()
         notify("READY=1", f"STATUS={status}")
         log(f"watching {status}")
@@ -117,14 +136,17 @@ class Daemon(Tracking):
                 self.reload_requested = False
                 if self.reload_config():
                     log("configuration reloaded")
+                    self.start_web()
             try:
                 changes = self.host.systemd.changes()
                 for change in changes:
                     self.apply(change.unit, change.props)
                 if changes:  # a started game's own process and figures, a second later
                     next_sample = min(next_sample, now + 1.0)
-                if now >= next_scan:  # new instances show up sooner: on their first signal
+                if now >= next_scan or self.rescan:  # new ones show up sooner: on a signal
+                    self.rescan = False
                     self.load_registry()
+                    self.scans += 1
                     next_scan = now + 6 * self.config.interval
                 if now >= next_sample:
                     self.sample(disk=now >= next_disk)
@@ -170,6 +192,8 @@ class Daemon(Tracking):
         answers.clear(str(self.run_dir))  # without us they would go stale: the live path
         if self.api is not None:
             self.api.stop()
+        if self.web is not None:
+            self.web.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop(2.0)
         if self.store is not None:

@@ -51,6 +51,8 @@ class Sampling(Events):
             except StoreError as e:
                 self._store_failed(e)
         self.write_prometheus(rows)
+        if self.web is not None:
+            self.web.samples(rows)
 
     def write_cache(self, t: Tracked, row: Sample) -> None:
         data: dict[str, Any] = {}

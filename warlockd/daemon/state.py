@@ -55,3 +55,4 @@ class State:
         self.own_events: set[int] = set()  # ids we added and sent out already
         self.dispatcher: Any = None  # webhooks.Dispatcher, once configured
         self.api: Any = None  # dbus_server.ApiServer, once started
+        self.web: Any = None  # web.server.WebServer (the HTTP API): told what changes

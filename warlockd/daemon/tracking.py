@@ -29,6 +29,8 @@ class Tracking(Sampling):
         current = {i.id: i for i in instances}
         for gone in set(self.tracked) - set(current):
             del self.tracked[gone]
+            if self.web is not None:
+                self.web.removed(gone)
         new = []
         for inst in instances:
             if inst.id in self.tracked:
@@ -82,6 +84,8 @@ class Tracking(Sampling):
         live = watch.Live(st.active, st.sub, st.result, st.restarts, st.main_pid, st.status_text)
         t = Tracked(inst, app, live)
         self.tracked[inst.id] = t
+        if self.web is not None:
+            self.web.state(t)
         # At start-up: what happened while we were not watching, from our last view on
         # disk. Later: a new instance was created stopped; whatever it did since counts.
         before = self._last_known(inst) if recover else watch.Live()
@@ -110,6 +114,8 @@ class Tracking(Sampling):
             with contextlib.suppress(WarlockError):
                 fresh = self.host.systemd.watched(UnitState(unit, "loaded", t.live.active))
                 t.live = t.live.updated({"NRestarts": fresh.restarts})
+        if self.web is not None and t.live != before:
+            self.web.state(t)  # SSE clients learn it from systemd's signal, not a poll
         self._persist_live(t)  # our last view, on disk at once: a kill -9 now loses nothing
         for kind, message in watch.classify(before, t.live):
             data = (

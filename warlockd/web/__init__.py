@@ -1,6 +1,10 @@
-"""The security core of the HTTP API and the dashboard: API keys, users, sessions, login rate
-limits, the listen/TLS policy and the Starlette glue (auth.py, the only module that imports a
-web framework). Nothing here is imported by the CLI's hot path."""
+"""The HTTP API, a front door of warlockd.service beside the D-Bus one (server.py runs it,
+app.py builds it, routes_*.py answer, operations.py and worker.py run what changes the host,
+sse.py streams) and its security core: API keys, users, sessions, login rate limits, the
+listen/TLS policy and the Starlette glue (keys.py, users.py, sessions.py, ratelimit.py,
+tls.py, principal.py, auth.py). Only the modules that serve import a web framework; the
+CLI's `api-key` and `user` commands import the stores alone, and nothing here is on the
+CLI's hot path."""
 
 from __future__ import annotations
 

@@ -27,10 +27,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
-from ..errors import Conflict, InvalidInput, NotFound, WarlockError
+from ..errors import WarlockError
+from .errors import body_of, headers_of, status_of
 from .keys import KeyStore, parse_key
 from .principal import Forbidden, Principal, Scope, Unauthorized
-from .ratelimit import LoginLimiter, RateLimited
+from .ratelimit import LoginLimiter
 from .sessions import SessionStore, clear_cookie, cookie_name, csrf_ok, csrf_token, session_cookie
 from .users import UserStore
 
@@ -39,28 +40,9 @@ CSRF_HEADER = "X-CSRF-Token"
 _SAME_SITE_OK = frozenset({"same-origin", "none"})  # none: typed in the address bar
 
 
-def _status(exc: WarlockError) -> int:
-    for cls, status in (
-        (Unauthorized, 401),
-        (Forbidden, 403),
-        (NotFound, 404),
-        (RateLimited, 429),
-        (InvalidInput, 400),
-        (Conflict, 409),
-    ):
-        if isinstance(exc, cls):
-            return status
-    return 500
-
-
 def error_response(exc: WarlockError) -> JSONResponse:
-    status = _status(exc)
-    headers = {}
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="warlockd"'
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
-    return JSONResponse({"error": exc.message, "hint": exc.hint}, status, headers)
+    """The JSON answer for an error (the table of statuses is in errors.py)."""
+    return JSONResponse(body_of(exc), status_of(exc), headers_of(exc))
 
 
 async def _handle(request: Request, exc: Exception) -> Response:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 from ..errors import CommandError, InvalidInput, WarlockError
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8790
+DEFAULT_PORT = 8077  # web/settings.py's default too
 CERT, KEY = "cert.pem", "key.pem"
 DAYS = 825  # what browsers still accept for a certificate's lifetime
 
