@@ -172,8 +172,8 @@ def test_schedules_through_the_api(api: Api) -> None:
 
 
 def test_another_instance_s_schedule_cannot_be_reached_through_one_s_path(api: Api) -> None:
-    theirs = api.call("POST", f"{BASE}/instances/{ID_B}/schedules",
-                      json={"task": "backup", "on_calendar": "daily"}).json()["data"]["id"]  # fmt: skip
+    body = {"task": "backup", "on_calendar": "daily"}
+    theirs = api.call("POST", f"{BASE}/instances/{ID_B}/schedules", json=body).json()["data"]["id"]
     before = api.state()
     for method, tail in (("POST", "pause"), ("POST", "resume"), ("POST", "run"), ("DELETE", "")):
         path = f"{BASE}/instances/{ID_A}/schedules/{theirs}" + (f"/{tail}" if tail else "")
