@@ -23,6 +23,16 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 _SHARE = Path("/usr/share/warlockd")
 
 
+# Debian's libjs-chart.js (Chart.js 3.9), which the dashboard serves: never a CDN.
+CHART_JS = Path("/usr/share/javascript/chart.js/chart.min.js")
+
+
+def web_static() -> Path:
+    """The dashboard's own files: inside the package (pybuild installs them with it), so a
+    checkout and the Debian package find them at the same place."""
+    return PACKAGE_ROOT / "warlockd" / "web" / "static"
+
+
 def from_checkout() -> bool:
     """Running from a checkout (its own data files) rather than the Debian package."""
     return (PACKAGE_ROOT / "pyproject.toml").is_file()

@@ -106,6 +106,15 @@ def taken_by_instances(others: Sequence[Instance]) -> dict[tuple[str, int], str]
     return taken
 
 
+def preview_ports(host: Host, app_name: str) -> dict[str, int]:
+    """The ports a create of `app_name` would get now (the dashboard shows them before the
+    admin creates): the same allocation, without the lock; a create allocates again."""
+    app = find_app(host.paths, app_name)
+    existing, _ = host.registry.scan()
+    taken = Merged(taken_by_instances(existing), host.probe_ports())
+    return allocate(app.ports, taken, {}, app.port_step)
+
+
 def create(host: Host, req: CreateRequest) -> Instance:
     app = find_app(host.paths, req.app)
     instance_id = req.instance_id or new_id()

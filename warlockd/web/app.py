@@ -170,7 +170,14 @@ async def _internal(request: Request, exc: Exception) -> Response:
 
 
 def build(ctx: Context) -> FastAPI:
-    from . import routes_access, routes_backups, routes_instances, routes_observe
+    from . import (
+        routes_access,
+        routes_backups,
+        routes_instances,
+        routes_observe,
+        routes_pages,
+        routes_schedules,
+    )
 
     app = FastAPI(
         title="warlockd",
@@ -193,6 +200,8 @@ def build(ctx: Context) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _internal)
-    for module in (routes_instances, routes_backups, routes_observe, routes_access):
+    for module in (routes_instances, routes_backups, routes_schedules, routes_observe,
+                   routes_access):  # fmt: skip
         module.add(app, ctx)
+    routes_pages.add(app)  # the dashboard: no credentials needed to fetch its files
     return app

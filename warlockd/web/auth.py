@@ -32,11 +32,20 @@ from .errors import body_of, headers_of, status_of
 from .keys import KeyStore, parse_key
 from .principal import Forbidden, Principal, Scope, Unauthorized
 from .ratelimit import LoginLimiter
-from .sessions import SessionStore, clear_cookie, cookie_name, csrf_ok, csrf_token, session_cookie
+from .sessions import (
+    Session,
+    SessionStore,
+    clear_cookie,
+    cookie_name,
+    csrf_ok,
+    csrf_token,
+    session_cookie,
+)
 from .users import UserStore
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
+KEY_SESSION = "key:"  # a session's user when an API key logged in (user names have no ':')
 _SAME_SITE_OK = frozenset({"same-origin", "none"})  # none: typed in the address bar
 
 
@@ -107,12 +116,12 @@ class Auth:
                 hint="send Authorization: Bearer <API key>, or log in to the dashboard",
             )
         session = self.sessions.get(token)
-        user = self.users.get(session.user) if session else None
-        if session is None or user is None or user.stamp != session.stamp:
-            if session is not None:  # the user went away or changed password
+        p = self._holder(session) if session else None
+        if session is None or p is None:
+            if session is not None:  # the user or key went away, or the password changed
                 self.sessions.destroy(token)
             raise Unauthorized("the session has expired or ended", hint="log in again")
-        request.state.claimed = f"user:{user.name}"
+        request.state.claimed, request.state.session = p.who, True
         if request.method not in SAFE_METHODS:
             self.check_same_site(request)
             if not csrf_ok(token, request.headers.get(CSRF_HEADER)):
@@ -120,7 +129,16 @@ class Auth:
                     f"missing or wrong {CSRF_HEADER} header",
                     hint="send the csrf_token that login or GET /api/session returned",
                 )
-        return user.principal()
+        return p
+
+    def _holder(self, session: Session) -> Principal | None:
+        """Who a live session speaks for: its user (with the password it logged in with),
+        or the API key it logged in with while the key is not revoked."""
+        if session.user.startswith(KEY_SESSION):
+            key = self.keys.active(session.user.removeprefix(KEY_SESSION))
+            return key.principal() if key is not None else None
+        user = self.users.get(session.user)
+        return user.principal() if user is not None and user.stamp == session.stamp else None
 
     def check_same_site(self, request: Request) -> None:
         """Refuse a request that the browser says comes from another site."""
@@ -166,7 +184,27 @@ class Auth:
         self.sessions.destroy(request.cookies.get(self.cookie))  # a new token at each login
         _, token = self.sessions.create(user.name, user.stamp, address)
         request.state.principal = user.principal()
-        body = {"user": user.name, "scope": str(user.scope), "csrf_token": csrf_token(token)}
+        return self._started(token, user.name, str(user.scope))
+
+    def login_key(self, request: Request, key: str) -> JSONResponse:
+        """A dashboard session for an API key (a browser's EventSource cannot send the
+        Authorization header): the key's scope and instances, ended by revoking the key."""
+        self.check_same_site(request)
+        address = client_address(request)
+        key_id = parse_key(str(key)) or "malformed"
+        request.state.claimed = f"key-id:{key_id}"
+        self.limiter.attempt(address, f"{KEY_SESSION}{key_id}")
+        p = self.keys.verify(str(key))
+        if p is None or p.key_id is None:
+            raise Unauthorized("invalid, unknown or revoked API key")
+        self.limiter.succeeded(address, f"{KEY_SESSION}{key_id}")
+        self.sessions.destroy(request.cookies.get(self.cookie))
+        _, token = self.sessions.create(f"{KEY_SESSION}{p.key_id}", "key", address)
+        request.state.principal = p
+        return self._started(token, p.who, str(p.scope))
+
+    def _started(self, token: str, who: str, scope: str) -> JSONResponse:
+        body = {"user": who, "scope": scope, "csrf_token": csrf_token(token)}
         response = JSONResponse(body)
         response.headers.append("set-cookie", session_cookie(token, tls=self.tls))
         response.headers["cache-control"] = "no-store"
@@ -184,7 +222,8 @@ class Auth:
         """For GET /api/session: who is logged in, and the CSRF token for the page's script."""
         p = self.authenticate(request)
         token = request.cookies.get(self.cookie)
-        csrf = csrf_token(token) if token and p.who.startswith("user:") else None
+        via_session = getattr(request.state, "session", False)
+        csrf = csrf_token(token) if token and via_session else None
         return {"who": p.who, "scope": str(p.scope), "csrf_token": csrf}
 
 

@@ -198,6 +198,15 @@ class KeyStore:
         self._touch(key.id)
         return key.principal()
 
+    def active(self, key_id: str) -> ApiKey | None:
+        """The key of that id while it is not revoked (a dashboard session made with it
+        asks at each request, so revoking the key ends the session too)."""
+        found = self._index().get(key_id)
+        if found is None or not found[0].active:
+            return None
+        self._touch(key_id)
+        return found[0]
+
     def flush(self) -> None:
         """Write the pending last uses (the daemon calls this on shutdown too)."""
         with self._mutex:

@@ -4,6 +4,7 @@ only); the apps (`apps`); operations under way; the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -31,6 +32,12 @@ def add(app: FastAPI, ctx: Context) -> None:
         and the CSRF token every state-changing request of the session must carry
         (X-CSRF-Token). Failed attempts are slowed down, per address and per user name."""
         return ctx.auth.login(request, body.name, body.password)
+
+    @app.post(f"{BASE}/login/key", response_model=schemas.LoggedIn, tags=["session"])
+    def login_key(request: Request, body: schemas.KeyLogin) -> Any:
+        """Start a dashboard session with an API key instead of a user: the key's scope and
+        instances; revoking the key ends it. Rate-limited as logins are."""
+        return ctx.auth.login_key(request, body.key)
 
     @app.post(f"{BASE}/logout", tags=["session"])
     def logout(request: Request) -> Any:
@@ -96,6 +103,18 @@ def add(app: FastAPI, ctx: Context) -> None:
     async def one_app(app: str, p: Principal = read) -> dict[str, Any]:
         found: list[dict[str, Any]] = (await ctx.run("apps", Args(app=app))).data
         return found[0]
+
+    @app.get(f"{BASE}/apps/{{app}}/ports", tags=["apps"])
+    async def free_ports(app: str, p: Principal = admin) -> dict[str, int]:
+        """The ports a new instance of this app would get now (a create allocates again)."""
+        from ..actions.create import preview_ports
+
+        p.require_host(Scope.ADMIN)
+        await ctx.run("apps", Args(app=app))  # an unknown app: the table's 404
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            ctx.workers, lambda: preview_ports(ctx.host.for_thread(), app)
+        )
 
     @app.get(f"{BASE}/operations", response_model=list[schemas.Operation], tags=["operations"])
     async def operations(p: Principal = read) -> Any:

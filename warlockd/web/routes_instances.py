@@ -46,7 +46,18 @@ ACTIONS: dict[str, Action] = {
     "delayed-update": Action(fields=("warn",)),
 }
 # What changes the registry: the daemon reads it again before the API says it is done.
-CHANGES_REGISTRY = frozenset({"create", "clone", "delete", "import"})
+CHANGES_REGISTRY = frozenset(
+    {
+        "create",
+        "clone",
+        "delete",
+        "import",
+        "schedule-add",
+        "schedule-remove",
+        "schedule-pause",
+        "schedule-resume",
+    }
+)
 _TYPES: dict[type, Any] = {str: schemas.Text, int: StrictInt, bool: StrictBool}
 
 

@@ -24,7 +24,7 @@ from .errors import Malformed
 from .principal import Principal, Scope
 from .sse import Entry, EventStream, bus_frames
 
-KINDS = ("state", "removed", "sample", "event", "operation")
+KINDS = ("state", "removed", "sample", "event", "operation", "host")
 ANY_KIND = Query([], description="only these kinds (repeatable)")
 _NUMBERS = ("cpu_percent", "memory_bytes", "tasks", "disk_bytes")
 
@@ -72,6 +72,7 @@ def wanted(p: Principal, kinds: set[str], instance: str | None) -> Callable[[Ent
 
 def add(app: FastAPI, ctx: Context) -> None:
     read = Depends(ctx.auth.require(Scope.READ))
+    read_host = Depends(ctx.auth.require(Scope.READ, instance_param=None))
 
     def checker(request: Request, instance: str | None) -> Callable[[], Any]:
         async def check() -> None:
@@ -159,7 +160,7 @@ def add(app: FastAPI, ctx: Context) -> None:
     @app.get(
         f"{BASE}/events/stream", tags=["streams"],
         responses={200: {"content": {"text/event-stream": {}},
-                         "description": "state, removed, sample, event, operation, reset"}},
+                         "description": "state, removed, sample, event, operation, host, reset"}},
     )  # fmt: skip
     async def stream(
         request: Request, kinds: str = ",".join(KINDS), instance: str | None = None,
@@ -185,6 +186,14 @@ def add(app: FastAPI, ctx: Context) -> None:
             ctx.bus, cursor, wanted(p, chosen, instance), check, recheck=ctx.recheck
         )
         return EventStream(frames, release)
+
+    @app.get(f"{BASE}/host", response_model=schemas.HostStats, tags=["observe"])
+    async def host(p: Principal = read_host) -> Any:
+        """The host's CPU, load and memory (also streamed as `host` events each sampling
+        round), for principals that see the whole host."""
+        p.require_host(Scope.READ)
+        latest = ctx.view.host.latest
+        return latest if latest is not None else await run_in_threadpool(ctx.view.host.read)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["observe"])
     async def prometheus(p: Principal = read) -> Any:

@@ -222,6 +222,36 @@ class User(Answer):
     password_changed_at: str
 
 
+class ScheduleRow(Answer):
+    id: str
+    task: str
+    on_calendar: str
+    randomized_delay: int
+    keep: int | None = None
+    to: str
+    warn: str | None = None
+    when_empty: bool
+    text: str | None = None
+    paused: bool
+    instance_id: str
+    name: str
+    timer: str
+    next_run: str | None
+    last_run: str | None
+    last_result: str | None
+
+
+class HostStats(Answer):
+    """The host as a whole, from /proc: what the dashboard's totals show."""
+
+    cpus: int
+    cpu_percent: float | None  # of all CPUs, since the previous sample
+    load: list[float]
+    memory_total: int
+    memory_available: int
+    uptime: float
+
+
 class Session(Answer):
     who: str
     scope: str
@@ -272,6 +302,21 @@ class RestoreOptions(Body):
 
 class ConsoleCommand(Body):
     command: Line
+
+
+class NewSchedule(Body):
+    task: Name  # backup, restart, update or command
+    text: Line | None = None  # command: the console command
+    on_calendar: Line
+    randomized_delay: Name | None = None  # 10m
+    keep: StrictInt | None = None  # backup: the newest N
+    to: Name = "local"
+    warn: Name | None = None  # restart, update: 5m
+    when_empty: StrictBool = False
+
+
+class KeyLogin(Body):
+    key: Secret
 
 
 class NewKey(Body):

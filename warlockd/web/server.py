@@ -76,9 +76,11 @@ class WebServer:
         from .view import sample
 
         self.view.latest = {r.instance_id: r for r in rows}
-        encoded = [
+        encoded: list[tuple[str, str | None, str]] = [
             ("sample", r.instance_id, json.dumps(sample(r), separators=(",", ":"))) for r in rows
         ]
+        with contextlib.suppress(OSError, ValueError, IndexError):  # a /proc we cannot read
+            encoded.append(("host", None, json.dumps(self.view.host.read())))
         self.bus.publish_many(encoded)
 
     def event(self, ev: Event) -> None:

@@ -99,8 +99,11 @@ def sample(s: Sample) -> dict[str, Any]:
 
 class DaemonView:
     def __init__(self, daemon: Daemon) -> None:
+        from .hoststats import HostStats
+
         self.daemon = daemon
         self.latest: dict[str, Sample] = {}  # each instance's last sample (for /metrics)
+        self.host = HostStats()  # the dashboard's totals: read once per sampling round
 
     def all(self) -> list[Tracked]:
         return sorted(self.daemon.tracked.values(), key=lambda t: (t.inst.name, t.inst.id))
