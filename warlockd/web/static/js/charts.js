@@ -30,7 +30,7 @@ function clock(seconds) {
 function chart(Chart, canvas, label, color, format) {
   return new Chart(canvas, {
     type: "line",
-    data: { datasets: [{ label, data: [], borderColor: color, backgroundColor: color + "33", fill: true, pointRadius: 0, borderWidth: 1.5, spanGaps: false }] },
+    data: { datasets: [{ label, data: [], borderColor: color, backgroundColor: color + "33", fill: true, pointRadius: 2, borderWidth: 1.5, spanGaps: false }] },
     options: {
       animation: false, parsing: false, normalized: true, responsive: true, maintainAspectRatio: false,
       interaction: { mode: "index", intersect: false },
@@ -43,6 +43,9 @@ function chart(Chart, canvas, label, color, format) {
   });
 }
 
+// Dots while there are few samples (a line of two points says little); none when many.
+function dots(c) { c.data.datasets[0].pointRadius = c.data.datasets[0].data.length < 60 ? 2 : 0; }
+
 export async function render(panel, ctx) {
   const buttons = h("div", { class: "ranges", role: "group", "aria-label": "Time range" });
   const status = h("p", { class: "muted", role: "status" });
@@ -53,7 +56,7 @@ export async function render(panel, ctx) {
   panel.replaceChildren(buttons, status, h("div", { class: "charts" }, cpuFig, memFig, plFig));
   let Chart;
   try { Chart = await loadChartJs(); } catch (e) { status.textContent = e.message; return; }
-  const cpu = chart(Chart, cpuCanvas, "CPU", "#0b6bcb", (v) => `${Math.round(v)} %`);
+  const cpu = chart(Chart, cpuCanvas, "CPU", "#0b6bcb", (v) => `${v < 10 ? v.toFixed(1) : Math.round(v)} %`);
   const mem = chart(Chart, memCanvas, "Memory", "#8250df", (v) => bytes(v));
   const pl = chart(Chart, plCanvas, "Players", "#1a7f37", (v) => String(Math.round(v)));
   const all = [[cpu, "cpu_percent"], [mem, "memory_bytes"], [pl, "players"]];
@@ -64,6 +67,7 @@ export async function render(panel, ctx) {
     const m = await api("GET", `/instances/${ctx.id}/metrics?since=${name}&points=240`);
     for (const [c, key] of all) {
       c.data.datasets[0].data = m.samples.map((s) => ({ x: s.ts, y: s[key] }));
+      dots(c);
       c.options.scales.x.ticks.callback = clock(RANGES[name]);
       c.options.scales.x.min = Date.now() / 1000 - RANGES[name];
       c.options.scales.x.max = Date.now() / 1000;
@@ -81,6 +85,7 @@ export async function render(panel, ctx) {
       const data = c.data.datasets[0].data;
       data.push({ x: s.ts, y: s[key] });
       while (data.length && data[0].x < now - 3600) data.shift();
+      dots(c);
       c.options.scales.x.min = now - 3600;
       c.options.scales.x.max = now;
       c.update("none");
