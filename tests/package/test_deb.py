@@ -298,6 +298,15 @@ def test_lifecycle_on_a_clean_bookworm(machine: tuple[Bookworm, str, str]) -> No
     assert gid in [row["id"] for row in listed], listed
     refused = box.run(["python3", "-c", API_GET, "/api/v1/instances", "wlk_wrong"], check=False)
     assert refused.returncode == 1 and '"error"' in refused.stdout, refused.stdout
+    step("the dashboard: its page, its modules and Debian's Chart.js served by the package")
+    for path, marker in (
+        ("/login", '<main id="main"'),
+        ("/static/js/main.js", "import"),
+        ("/static/style.css", "{"),
+        ("/static/vendor/chart.min.js", "Chart"),
+    ):
+        page = box.run(["python3", "-c", API_GET, path, key]).stdout  # fmt: skip
+        assert marker in page, f"{path}: {page[:200]}"
     box.run(["manage.py", "--instance", gid, "--enable"])
     wants = f"/etc/systemd/system/multi-user.target.wants/{unit}"
     assert box.sh(f"test -L {wants} && echo yes") == "yes"

@@ -4,12 +4,14 @@ configuration, then start the daemon; and bring every instance's drop-in up to d
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from .. import fsutil, layout, registrations, schedules, units
 from ..apps import App, find_app
 from ..builds import install_path, log
 from ..completion import script
+from ..config import load
 from ..errors import WarlockError
 from ..host import Host
 from ..model import Instance
@@ -130,8 +132,27 @@ def _migrated(host: Host, inst: Instance, st: UnitState | None, done: list[str])
     return moved
 
 
+def dashboard_notes(host: Host) -> list[str]:
+    """Where the dashboard answers and how to get in: the last thing setup says."""
+    try:
+        api = load(host.paths.config_file).api
+    except WarlockError as e:  # warlockd itself says so at its start; setup goes on
+        return [f"the dashboard's settings cannot be read: {e}"]
+    if not api.enabled:
+        return [f"the dashboard is off ([api] enabled = false in {host.paths.config_file})"]
+    tls = api.tls_cert is not None or api.tls_self_signed
+    wildcard = api.listen in ("0.0.0.0", "::", "")
+    where = socket.getfqdn() if wildcard else f"[{api.listen}]" if ":" in api.listen else api.listen
+    return [
+        f"dashboard: {'https' if tls else 'http'}://{where}:{api.port}/",
+        "log in with a user (`warlock user add --name NAME`, as root: it asks a password) "
+        "or with an API key (`warlock api-key create --name NAME --scope admin`)",
+    ]
+
+
 def do_setup(host: Host, args: Args) -> Outcome:
     notes = [f"installed {path}" for path in install(host)]
     notes.append("warlockd.service is running")
     notes += refresh_dropins(host)
+    notes += dashboard_notes(host)
     return Outcome(notes=tuple(notes))
