@@ -182,6 +182,7 @@ def test_a_person_drives_an_instance_from_the_browser(site: Site, browser: WebDr
     until(d, lambda: "Restart needed" in find(d, ".settings [role=status]").text,
           message="saved, restart needed")  # fmt: skip
     assert not find(d, ".restart-needed").get_attribute("hidden")
+    shot(d, "04-settings")
     configs = {c["option"]: c["value"] for c in site.cli("get-configs")}
     assert configs["Map"] == "arena", configs
     # a value out of range is refused in words, and nothing is written
@@ -199,6 +200,24 @@ def test_a_person_drives_an_instance_from_the_browser(site: Site, browser: WebDr
           message="the backup listed")  # fmt: skip
     listed = site.cli("backups", "--json")
     assert [b for b in listed if b["where"] == "local"], listed
+    shot(d, "05-backups")
+
+    # a schedule: a timer systemd runs, its next run shown; a calendar systemd refuses, said
+    find(d, "#tab-schedules").click()
+    when = until(d, lambda: find(d, "#panel-schedules input[name=on_calendar]"))
+    when.clear()
+    when.send_keys("every tuesday noonish" + Keys.ENTER)
+    until(d, lambda: "calendar" in find(d, "#alerts").text.lower(), message="the refusal")
+    when.clear()
+    when.send_keys("*-*-* 04:30")
+    find(d, "#panel-schedules input[name=keep]").send_keys("3")
+    find(d, "#panel-schedules form button[type=submit]").click()
+    until(d, lambda: "keep 3" in find(d, "#panel-schedules tbody").text, message="listed")
+    assert "04:30" in find(d, "#panel-schedules tbody").text
+    (sched,) = site.cli("schedule-list", "--json")
+    timer = site.ct.systemctl("is-active", sched["timer"]).stdout.strip()
+    assert timer == "active", sched
+    shot(d, "06-schedules")
 
     # the charts after a few samples; the screenshots of the pages as they are now
     find(d, "#tab-charts").click()
@@ -206,13 +225,14 @@ def test_a_person_drives_an_instance_from_the_browser(site: Site, browser: WebDr
         "const cs = [...document.querySelectorAll('canvas')].map((c) => Chart.getChart(c));"
         "return cs.length === 3 && cs.every((c) => c.data.datasets[0].data.length >= 3)"),
         timeout=30, message="three charts, each with the samples so far")  # fmt: skip
-    shot(d, "04-instance-charts")
+    shot(d, "07-instance-charts")
     d.get(site.url + "/")
     until(d, lambda: find(d, f"tr[data-id='{iid}']").get_attribute("data-status") == "running")
     until(d, lambda: "3/" in find(d, ".totals").text, message="players in the totals")
     shot(d, "02-overview")
-    d.set_window_size(390, 844)  # a phone
-    shot(d, "05-overview-phone")
+    d.set_window_size(390, 844)  # a phone: the rows become cards
+    d.execute_script("arguments[0].scrollIntoView()", find(d, f"tr[data-id='{iid}']"))
+    shot(d, "08-overview-phone")
     d.set_window_size(1280, 900)
     assert errors_in_console(d) == []
 
@@ -243,7 +263,7 @@ def test_create_a_key_and_delete_from_the_pages(site: Site, browser: WebDriver) 
                  message="the ports a create would get")  # fmt: skip
     assert port and int(port) not in used, (port, used)
     find(d, "input[name=name]").send_keys("Lighthouse")
-    shot(d, "06-new-instance")
+    shot(d, "09-new-instance")
     find(d, "form.create button[type=submit]").click()
     until(d, lambda: "/instances/" in d.current_url, timeout=120, message="the new page")
     new = d.current_url.rsplit("/", 1)[1].split("#")[0]
@@ -281,7 +301,7 @@ def test_create_a_key_and_delete_from_the_pages(site: Site, browser: WebDriver) 
     key_form.find_element(By.CSS_SELECTOR, "input[name=name]").send_keys("panel")
     key_form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     key = until(d, lambda: find(d, ".secret code.key").text, message="the key shown once")
-    shot(d, "07-admin")
+    shot(d, "10-admin")
     keys = json.loads(manage(site.ct, "api-key", "list").stdout)
     assert any(k["name"] == "panel" for k in keys) and key not in json.dumps(keys)
     answer = httpx.get(site.url + "/api/v1/instances", headers={"Authorization": f"Bearer {key}"})
