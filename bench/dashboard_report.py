@@ -209,6 +209,7 @@ def details(f: Figures) -> list[str]:
             m, p = s["metrics"], s["page"]
             out.append(
                 f"  {t:5.0f} s  heap {mb(m['JSHeapUsedSize'])}  nodes {m['Nodes']:.0f}  "
+                f"documents {m.get('Documents', 0):.0f}  "
                 f"listeners {m.get('JSEventListeners', 0):.0f}  elements {p['elements']}  "
                 f"rows {p['rows']}  live {p['live']!r}  events {p['events']}"
             )
