@@ -16,8 +16,9 @@ Targets (issue: the web dashboard):
 2. the overview left open for WINDOW_S of live updates while instances change state (every
    10 s: two restarts, one SIGKILL, one stop, and the previous round's stop started again):
    JS heap (JSHeapUsedSize after a forced GC) and DOM nodes (the renderer's Nodes count) at
-   1 minute and at the end: no growth beyond the first minute's (judged with 5 % slack for
-   the collector's noise).
+   1 minute, each minute and at the end, in a tab holding the overview alone: no growth
+   beyond the first minute's (judged on the largest later sample, with 5 % slack for the
+   collector's noise).
 """
 
 from __future__ import annotations
