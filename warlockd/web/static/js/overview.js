@@ -124,7 +124,7 @@ function sampled(s) {
 // Crashed first, then starting/stopping, running, stopped; by name within each.
 function arrange() {
   const sorted = [...rows.values()].sort((a, b) =>
-    (ORDER[a.data.status] ?? 9) - (ORDER[b.data.status] ?? 9) || a.data.name.localeCompare(b.data.name));
+    (ORDER[a.data.status] ?? 9) - (ORDER[b.data.status] ?? 9) || a.data.name.localeCompare(b.data.name, undefined, { numeric: true }));
   let previous = null;
   for (const row of sorted) {
     const expected = previous ? previous.nextSibling : body.firstChild;
