@@ -38,6 +38,18 @@ def test_the_listing_shows_every_instance_from_the_daemons_view(api: Api) -> Non
     assert len(api.world.mem.calls) == calls  # nothing asked of systemd
 
 
+def test_the_listing_is_gzipped_for_a_client_that_accepts_it(api: Api) -> None:
+    plain = api.call("GET", f"{BASE}/instances", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    for key, ids in (("admin", [ID_A, ID_B]), ("only-a", [ID_A])):  # shared, and scoped
+        packed = api.call("GET", f"{BASE}/instances", key=key, headers={"accept-encoding": "gzip"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert int(packed.headers["content-length"]) < len(plain.content)
+        assert [r["id"] for r in packed.json()] == ids  # the client undid the gzip
+    again = api.call("GET", f"{BASE}/instances", headers={"accept-encoding": "gzip"})
+    assert again.json() == plain.json()  # the cached packed form is the same listing
+
+
 def test_one_instance_has_its_record_without_secrets_and_its_units_state(api: Api) -> None:
     got = api.call("GET", f"{BASE}/instances/{ID_A}", key="read").json()
     assert got["id"] == ID_A and got["unit"]["active"] == "inactive"
