@@ -9,12 +9,13 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from starlette.types import Message
 
 from tests.unit.support import ID_A, World
 from tests.unit.web_support import BASE, Api, make_api
@@ -22,7 +23,7 @@ from warlockd.web.errors import Unavailable
 from warlockd.web.keys import KeyStore
 from warlockd.web.principal import Scope
 from warlockd.web.settings import ApiSettings
-from warlockd.web.sse import Bus, Slots
+from warlockd.web.sse import Bus, EventStream, Slots
 
 
 def test_a_client_that_comes_back_with_an_id_the_ring_holds_gets_what_came_after() -> None:
@@ -238,3 +239,41 @@ def test_stopping_the_server_ends_its_streams(live: Api) -> None:
         live.server.stop()
         assert events.until("end")["data"]["error"] == "the server is stopping"
         assert time.monotonic() - began < 6.0
+
+
+def test_a_stream_whose_loop_swallows_a_cancellation_still_ends_and_frees_its_slot() -> None:
+    """Python 3.11's asyncio.wait_for can swallow a cancellation (when what it awaits has
+    just completed): a frames loop then goes on. The stream must end anyway when the client
+    leaves, and give its slot back (once): else slots leak until the cap refuses everyone."""
+    released: list[int] = []
+
+    async def frames() -> AsyncIterator[str]:
+        while True:
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue  # what the race in wait_for amounts to, on every cancellation
+            yield "data: x\n\n"
+
+    async def scenario() -> list[Message]:
+        sent: list[Message] = []
+        left = asyncio.Event()
+
+        async def receive() -> Message:
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        stream = EventStream(frames(), lambda: released.append(1))
+        call = asyncio.ensure_future(stream({"type": "http"}, receive, send))
+        await asyncio.sleep(0.05)
+        left.set()
+        await asyncio.wait_for(call, 5)
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert len(released) >= 1  # give_back itself is idempotent (Slots)
+    assert sent[0]["type"] == "http.response.start" and len(sent) > 2
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}

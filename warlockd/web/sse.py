@@ -212,6 +212,18 @@ async def bus_frames(
     yield frame(None, "end", json.dumps({"error": "the server is stopping", "hint": None}))
 
 
+async def settle(*tasks: asyncio.Future[None]) -> None:
+    """Cancel `tasks` until they are done. Once is not always enough on Python 3.11: its
+    asyncio.wait_for swallows a cancellation that comes as the awaited thing completes
+    (fixed in 3.12), and a frames loop would go on for ever, holding its stream's slot."""
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class EventStream(Response):
     """Streams what `frames` yields; ends it when the client leaves or stops reading."""
 
@@ -239,9 +251,9 @@ class EventStream(Response):
             try:
                 await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (pump, gone):
-                    task.cancel()
-                await asyncio.gather(pump, gone, return_exceptions=True)
+                self.over = True
+                self.release()  # the client is gone or the stream ended: its slot is free now
+                await settle(pump, gone)
             with contextlib.suppress(OSError, RuntimeError):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
@@ -249,8 +261,12 @@ class EventStream(Response):
             with contextlib.suppress(Exception):
                 await self.frames.aclose()  # type: ignore[attr-defined]
 
+    over = False  # set when the stream is done: the pump stops at its next frame
+
     async def _pump(self, send: Send) -> None:
         async for text in self.frames:
+            if self.over:
+                return
             message = {"type": "http.response.body", "body": text.encode(), "more_body": True}
             try:
                 await asyncio.wait_for(send(message), self.send_timeout)
