@@ -18,6 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -152,8 +153,16 @@ def test_a_person_drives_an_instance_from_the_browser(site: Site, browser: WebDr
     # start: the row turns running from the stream, without a reload
     d.execute_script("window.__sameDocument = true")
     row.find_element(By.CSS_SELECTOR, "button[data-verb=start]").click()
-    until(d, lambda: find(d, f"tr[data-id='{iid}']").get_attribute("data-status") == "running",
-          timeout=30, message="the row turning running")  # fmt: skip
+    try:
+        until(d, lambda: find(d, f"tr[data-id='{iid}']").get_attribute("data-status") == "running",
+              timeout=60, message="the row turning running")  # fmt: skip
+    except TimeoutError as e:
+        unit = site.ct.systemctl("status", f"game@{iid}.service", "--no-pager").stdout
+        raise AssertionError(
+            f"{e}\nalerts: {find(d, '#alerts').text!r}; live: {find(d, '#live').text!r}; "
+            f"row: {find(d, f'tr[data-id={chr(39)}{iid}{chr(39)}]').text!r}\n"
+            f"browser: {d.get_log('browser')}\n{unit}"
+        ) from e
     assert d.execute_script("return window.__sameDocument === true"), "the page reloaded"
     assert manage(site.ct, "--instance", iid, "is-running", check=False).returncode == 0
     assert site.ct.systemctl("is-active", f"game@{iid}.service").stdout.strip() == "active"
@@ -236,6 +245,17 @@ def test_a_person_drives_an_instance_from_the_browser(site: Site, browser: WebDr
     d.set_window_size(1280, 900)
     assert errors_in_console(d) == []
 
+    # usable by people: every text on the page readable (WCAG AA, 4.5:1), and the row's
+    # actions reachable with the keyboard alone
+    assert d.execute_script(CONTRAST) == []
+    find(d, "body").click()
+    for _ in range(60):
+        ActionChains(d).send_keys(Keys.TAB).perform()
+        if d.execute_script("return document.activeElement.dataset.verb") == "stop":
+            break
+    else:
+        raise AssertionError("Tab never reached the row's Stop button")
+
     # logout ends the session: the cookie no longer opens the API
     cookie = d.get_cookie("warlock_session") or next(
         (c for c in d.get_cookies() if "session" in c["name"]), None
@@ -245,6 +265,35 @@ def test_a_person_drives_an_instance_from_the_browser(site: Site, browser: WebDr
     until(d, lambda: "/login" in d.current_url, message="back at the login page")
     after = httpx.get(site.url + "/api/v1/session", cookies={cookie["name"]: cookie["value"]})
     assert after.status_code == 401, after.text
+
+
+# The text elements of <main> whose colour on their background is under 4.5:1, by the
+# WCAG formula (relative luminance of sRGB); a translucent background counts as its parent's.
+CONTRAST = """
+const lum = (c) => {
+  const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map((v) => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const solid = (c) => !/^rgba\\(.*,\\s*0(\\.\\d+)?\\)$/.test(c) && c !== "transparent";
+const under = (el) => {
+  for (; el; el = el.parentElement) {
+    const c = getComputedStyle(el).backgroundColor;
+    if (solid(c)) return c;
+  }
+  return "rgb(255, 255, 255)";
+};
+const low = [];
+for (const el of document.querySelectorAll("main *")) {
+  const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own || el.offsetParent === null) continue;
+  const a = lum(getComputedStyle(el).color), b = lum(under(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const what = `${el.tagName}.${el.className} "${el.textContent.slice(0, 30)}"`;
+  if (ratio < 4.5) low.push(`${what} ${ratio.toFixed(2)}`);
+}
+return low;
+"""
 
 
 def _enabled(el: WebElement) -> WebElement | None:
