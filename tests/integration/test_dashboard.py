@@ -320,6 +320,21 @@ def test_create_a_key_and_delete_from_the_pages(site: Site, browser: WebDriver) 
     listed = json.loads(manage(site.ct, "list", "--json").stdout)
     assert any(x["id"] == new and x["name"] == "Lighthouse" for x in listed), listed
 
+    # a clone from the page: a name asked (the copy's suggested), the operation followed
+    clone = next(b for b in d.find_elements(By.CSS_SELECTOR, ".instance-head button")
+                 if b.text == "Clone")  # fmt: skip
+    clone.click()
+    named = until(d, lambda: find(d, "dialog input[name=name]"), message="the clone dialog")
+    assert named.get_attribute("value") == "Lighthouse (copy)"
+    find(d, "dialog button[type=submit]").click()
+    until(d, lambda: new not in d.current_url, timeout=120, message="the copy's page")
+    copy = d.current_url.rsplit("/", 1)[1].split("#")[0]
+    until(d, lambda: find(d, ".instance-head h1").text == "Lighthouse (copy)")
+    rows = {x["id"]: x for x in json.loads(manage(site.ct, "list", "--json").stdout)}
+    assert rows[copy]["app"] == rows[new]["app"] and rows[copy]["ports"] != rows[new]["ports"], rows
+    d.get(f"{site.url}/instances/{new}")
+    until(d, lambda: find(d, ".instance-head h1").text == "Lighthouse")
+
     # a change without the session's CSRF token is refused, even from the page's own origin
     status = d.execute_async_script(
         "const done = arguments[arguments.length - 1];"
