@@ -161,12 +161,17 @@ def _tar_member(ti: tarfile.TarInfo) -> Member:
     return Member(ti.name, kind, ti.linkname, ti.mode)
 
 
+Sized = tuple[Member, int, int]  # a member, its size and its size packed in the archive
+
+
 @contextmanager
-def _opened(path: Path) -> Iterator[tuple[list[Member], Reader]]:
-    """The members of a zip or tar file (any compression), and a reader of their contents."""
+def opened(path: Path) -> Iterator[tuple[list[Sized], Reader]]:
+    """The members of a zip or tar file (any compression) with their sizes, and a reader of
+    their contents."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            yield [_zip_member(zf, zi) for zi in zf.infolist()], zf.open
+            yield [(_zip_member(zf, zi), zi.file_size, zi.compress_size)
+                   for zi in zf.infolist()], zf.open  # fmt: skip
         return
     with tarfile.open(path, "r:*") as tf:
 
@@ -176,7 +181,7 @@ def _opened(path: Path) -> Iterator[tuple[list[Member], Reader]]:
                 raise UnsafeArchive(f"{name!r}: not a regular file")
             return f
 
-        yield [_tar_member(ti) for ti in tf.getmembers()], read
+        yield [(_tar_member(ti), ti.size, ti.size) for ti in tf.getmembers()], read
 
 
 # Writing.
@@ -199,7 +204,8 @@ def _inside(root: str, path: str) -> bool:
 def unpack(path: Path, root: Path, strip: int) -> None:
     """Judge every member, then write dirs, files, hardlinks and, last, symlinks."""
     try:
-        with _opened(path) as (members, read):
+        with opened(path) as (sized, read):
+            members = [m for m, _, _ in sized]
             items = plan(members, strip)
             for item in (i for i in items if i.member.kind == "dir"):
                 (root / item.dest).mkdir(parents=True, exist_ok=True, mode=0o755)

@@ -26,8 +26,6 @@ import hashlib
 import os
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -35,7 +33,7 @@ from .. import acserver
 from ..builds import PACK_PREFIX
 from ..errors import InvalidInput, WarlockError
 from . import Build, app_dir, build_dir, staging
-from .archive import Member, UnsafeArchive, file_mode, plan
+from .archive import Member, Reader, UnsafeArchive, file_mode, opened, plan
 
 MAX_MEMBERS = 200_000
 MAX_TOTAL = 8 << 30
@@ -47,9 +45,6 @@ HINT = (
     "make one in Content Manager: Server, your preset, Pack (Ctrl+Shift+P for its options): "
     'Target "Linux (64-bit)", "Include executable"; then import the .tar.gz it writes'
 )
-
-
-Reader = Callable[[str], IO[bytes]]
 
 
 class Entry(NamedTuple):
@@ -71,27 +66,6 @@ class PackPlan(NamedTuple):
 
 def _refuse(archive: Path, what: str, hint: str | None = None) -> InvalidInput:
     return InvalidInput(f"{archive.name}: {what}", hint=hint)
-
-
-@contextmanager
-def _opened(path: Path) -> Iterator[tuple[list[tuple[Member, int, int]], Reader]]:
-    """Every member with its size and packed size, and a reader of its content."""
-    from .archive import _tar_member, _zip_member
-
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            yield [(_zip_member(zf, zi), zi.file_size, zi.compress_size)
-                   for zi in zf.infolist()], zf.open  # fmt: skip
-        return
-    with tarfile.open(path, "r:*") as tf:
-
-        def read(name: str) -> IO[bytes]:
-            f = tf.extractfile(name)
-            if f is None:
-                raise UnsafeArchive(f"{name!r}: not a regular file")
-            return f
-
-        yield [(_tar_member(ti), ti.size, ti.size) for ti in tf.getmembers()], read
 
 
 def _judge(archive: Path, listing: list[tuple[Member, int, int]]) -> None:
@@ -136,7 +110,7 @@ def _clean(name: str) -> str:
 def read(archive: Path) -> PackPlan:
     """Everything about a pack, checked; InvalidInput (one line, a hint) when it is refused."""
     try:
-        with _opened(archive) as (listing, reader):
+        with opened(archive) as (listing, reader):
             _judge(archive, listing)
             files = [(m, _clean(m.name), size, packed) for m, size, packed in listing
                      if m.kind == "file"]  # fmt: skip
@@ -238,7 +212,7 @@ def install(p: PackPlan, apps_dir: Path, guid: str) -> Build:
     if target.is_dir():
         return Build(target, p.build_id)
     app_dir(apps_dir, guid).mkdir(parents=True, exist_ok=True, mode=0o755)
-    with staging(apps_dir, guid) as staged, _opened(p.archive) as (_, reader):
+    with staging(apps_dir, guid) as staged, opened(p.archive) as (_, reader):
         for e in p.shared:
             with reader(e.member.name) as src:
                 _write(staged, e.rel, src, file_mode(e.member.mode) | (
@@ -255,7 +229,7 @@ def write_own(p: PackPlan, root: Path, config: str) -> list[str]:
     """The instance's files from the pack under `root` (a new, empty directory), with
     `config` as cfg/server_cfg.ini; the top-level names written."""
     try:
-        with _opened(p.archive) as (_, reader):
+        with opened(p.archive) as (_, reader):
             for e in p.own:
                 if e.rel == acserver.CONFIG:
                     continue
