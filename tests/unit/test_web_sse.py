@@ -19,6 +19,8 @@ from starlette.types import Message
 
 from tests.unit.support import ID_A, World
 from tests.unit.web_support import BASE, Api, make_api
+from warlockd.errors import WarlockError
+from warlockd.web import journal
 from warlockd.web.errors import Unavailable
 from warlockd.web.keys import KeyStore
 from warlockd.web.principal import Scope
@@ -277,3 +279,24 @@ def test_a_stream_whose_loop_swallows_a_cancellation_still_ends_and_frees_its_sl
     assert len(released) >= 1  # give_back itself is idempotent (Slots)
     assert sent[0]["type"] == "http.response.start" and len(sent) > 2
     assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+def test_the_journal_stream_ends_when_its_caller_may_go_on_no_more() -> None:
+    """The log stream asks, as the bus stream does, whether its caller may still read; a
+    revoked key gets an `end` frame and the journalctl process behind it goes."""
+
+    async def scenario() -> tuple[list[str], int | None]:
+        proc = await asyncio.create_subprocess_exec(
+            "sleep", "30", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE
+        )  # stands in for `journalctl -f`: no line comes
+
+        async def check() -> None:
+            raise WarlockError("the API key was revoked", hint="make a new one")
+
+        frames = [f async for f in journal.follow(proc, check, recheck=0.05)]
+        return frames, proc.returncode
+
+    frames, code = asyncio.run(scenario())
+    assert frames[0].startswith("retry:") and len(frames) == 2
+    assert "event: end" in frames[1] and '"the API key was revoked"' in frames[1]
+    assert code is not None  # killed and reaped

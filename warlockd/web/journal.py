@@ -17,10 +17,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ..errors import WarlockError
 from ..run import run
 from .errors import Malformed
-from .sse import HEARTBEAT, RECHECK, RETRY_MS, Check, frame
+from .sse import HEARTBEAT, RECHECK, RETRY_MS, Check, frame, refused
 
 _CURSOR_RE = re.compile(r"[A-Za-z0-9=;_-]{1,512}")
 _ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
@@ -113,10 +112,8 @@ async def follow(
                 yield frame(entry["cursor"] or None, "log", json.dumps(entry))
                 sent = time.monotonic()
             if time.monotonic() - checked >= recheck:
-                try:
-                    await check()
-                except WarlockError as e:
-                    yield frame(None, "end", json.dumps({"error": e.message, "hint": e.hint}))
+                if ended := await refused(check):
+                    yield ended
                     return
                 checked = time.monotonic()
             if time.monotonic() - sent >= HEARTBEAT:

@@ -177,6 +177,16 @@ class Slots:
 Check = Callable[[], Awaitable[None]]  # raises WarlockError when the caller may go on no more
 
 
+async def refused(check: Check) -> str | None:
+    """The `end` frame when the caller may go on no more (key revoked or expired, scope
+    narrowed), else None: a stream asks every `recheck` seconds."""
+    try:
+        await check()
+    except WarlockError as e:
+        return frame(None, "end", json.dumps({"error": e.message, "hint": e.hint}))
+    return None
+
+
 async def bus_frames(
     bus: Bus,
     cursor: int | None,
@@ -198,10 +208,8 @@ async def bus_frames(
             yield text
             sent = time.monotonic()
         if time.monotonic() - checked >= recheck:
-            try:
-                await check()
-            except WarlockError as e:
-                yield frame(None, "end", json.dumps({"error": e.message, "hint": e.hint}))
+            if ended := await refused(check):
+                yield ended
                 return
             checked = time.monotonic()
         if not entries:
