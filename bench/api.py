@@ -14,23 +14,15 @@ Targets (issue: the HTTP API):
 from __future__ import annotations
 
 import json
-import socket
 import statistics
 import sys
 import time
 
 from bench.common import PYTHON, SNAPSHOT, Result, Stats, ensure_instances, log, manage
 from bench.common import print_table as show
-from tests.harness.container import SystemdContainer, available
+from tests.harness.container import SystemdContainer, available, free_port
 
 LISTING_MS, RATIO, SSE_MS, RSS_MB, CPU = 15.0, 20.0, 500.0, 60.0, 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _stats(median: float, p: float = 0.0, n: int = 1) -> Stats:
@@ -82,7 +74,7 @@ def usage_lines(d: dict) -> list[str]:  # type: ignore[type-arg]
 def run(container: SystemdContainer, n: int = 200, window: float = 60) -> list[str]:
     running = ensure_instances(container, n)
     log(f"API: {running} instances running; installing warlockd with the API")
-    port = _free_port()
+    port = free_port()
     container.run(["sh", "-c", f"mkdir -p /etc/warlock && printf '[api]\\nport = {port}\\n' "
                    "> /etc/warlock/warlockd.toml"])  # fmt: skip
     container.run(manage("setup"), timeout=120)

@@ -33,17 +33,10 @@ from collections.abc import Callable
 
 from bench.common import ensure_instances, instances, log, manage
 from bench.dashboard_report import Figures, mb, report
-from tests.harness.container import SystemdContainer, available
+from tests.harness.container import SystemdContainer, available, free_port
 
 USER, PASSWORD = "bench", "bench-dashboard-password"
 CHURN_EVERY = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # -- the container ------------------------------------------------------------------------
@@ -53,7 +46,7 @@ def prepare(container: SystemdContainer, n: int) -> tuple[str, int, list[str]]:
     """N example instances (started, memory permitting), warlockd with its API on a free
     port, a dashboard user. Returns the base URL, how many instances, the running ones."""
     running = ensure_instances(container, n)
-    port = _free_port()
+    port = free_port()
     log(f"dashboard: {running} instances running; installing warlockd on port {port}")
     container.sh(
         f"mkdir -p /etc/warlock && printf '[api]\\nport = {port}\\n' > /etc/warlock/warlockd.toml"

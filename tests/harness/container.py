@@ -27,6 +27,7 @@ import itertools
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -99,6 +100,15 @@ def available() -> tuple[bool, str]:
     if missing:
         return False, f"missing tools: {', '.join(missing)} (apt install systemd-container)"
     return True, ""
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now; the container shares the host's network, so a
+    server inside may listen on it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_for(

@@ -15,18 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness.container import SystemdContainer, wait_for
+from tests.harness.container import SystemdContainer, free_port, wait_for
 from tests.integration.test_instances import manage, show
 
 BASE = "/api/v1"
 CONFIG = "/etc/warlock/warlockd.toml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Remote:
@@ -72,7 +65,7 @@ def configure(ct: SystemdContainer, text: str) -> None:
 @pytest.fixture(scope="module")
 def remote(systemd_available: None) -> Iterator[Remote]:
     with SystemdContainer() as ct:
-        port = _free_port()
+        port = free_port()
         configure(ct, f"interval = 1\n\n[api]\nport = {port}\n")  # max_streams: 100
         manage(ct, "setup")
         r = Remote(ct, port)
@@ -306,7 +299,7 @@ def test_many_idle_streams_are_capped_and_the_daemon_keeps_watching(remote: Remo
 
 def test_tls_and_the_refusal_to_listen_beyond_loopback_without_it(remote: Remote) -> None:
     r = remote
-    port = _free_port()
+    port = free_port()
     configure(r.ct, f'interval = 1\n\n[api]\nlisten = "0.0.0.0"\nport = {port}\n')
     r.ct.systemctl("reload", "warlockd")
     wait_for(

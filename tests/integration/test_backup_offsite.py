@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.harness.container import SystemdContainer
+from tests.harness.container import SystemdContainer, free_port
 from tests.integration.test_instances import create, manage
 
 KEY = "/root/.ssh/warlock-offsite-test"
@@ -20,18 +19,12 @@ HOME = "/srv/sftp-home"
 REPO_DIR = f"{HOME}/repo"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:  # the container shares this host's network
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ct(systemd_available: None) -> Iterator[SystemdContainer]:
     if shutil.which("restic") is None or shutil.which("sshd", path="/usr/sbin") is None:
         pytest.skip("restic and openssh-server are needed (scripts/deps installs them)")
     with SystemdContainer() as booted:
-        port = _free_port()
+        port = free_port()
         booted.sh(
             f"""
             set -e

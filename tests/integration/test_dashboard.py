@@ -8,7 +8,6 @@ as the run's artifacts (look at them: a test cannot tell whether a page is reada
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
 
-from tests.harness.container import SystemdContainer, wait_for
+from tests.harness.container import SystemdContainer, free_port, wait_for
 from tests.integration.test_instances import MANAGE, REPO, manage
 
 SHOTS = REPO / "build" / "screenshots"
@@ -33,19 +32,14 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PASSWORD = "correct horse battery staple"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Site:
     """warlockd in the container with one user and one example instance, and its URL."""
 
     def __init__(self, ct: SystemdContainer, port: int) -> None:
         self.ct, self.url = ct, f"http://127.0.0.1:{port}"
-        manage(ct, "setup")
+        said = manage(ct, "setup")  # its last words: where the dashboard is, how to get in
+        assert f"dashboard: http://127.0.0.1:{port}/" in said.stdout + said.stderr, said
+        assert "warlock user add --name NAME" in said.stdout + said.stderr
         wait_for(self._answers, timeout=30, message="the dashboard answering")
         ct.run([*MANAGE, "user", "add", "--name", "ada", "--scope", "admin"],
                input=PASSWORD + "\n")  # fmt: skip
@@ -67,7 +61,7 @@ def site(systemd_available: None) -> Iterator[Site]:
     if not CHROMEDRIVER.exists():
         pytest.skip("chromium-driver (Debian) is not installed")
     with SystemdContainer() as ct:
-        port = _free_port()
+        port = free_port()
         ct.run(["mkdir", "-p", "/etc/warlock"])
         ct.run(["sh", "-c", f"printf 'interval = 1\\n\\n[api]\\nport = {port}\\n' "
                 "> /etc/warlock/warlockd.toml"])  # fmt: skip

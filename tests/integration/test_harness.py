@@ -7,14 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.harness.container import SystemdContainer, wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.harness.container import SystemdContainer, free_port, wait_for
 
 
 def _connects(port: int) -> bool:
@@ -37,7 +30,7 @@ def test_container_runs_a_real_systemd_as_pid_1(container: SystemdContainer) -> 
 def test_a_transient_service_starts_and_its_port_is_reachable_from_the_host(
     container: SystemdContainer,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     unit = "wl-harness-probe.service"
     container.run(
         [

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
+from tests.harness.container import free_port
 from tests.unit.support import ID_A, ID_B, World
 from tests.unit.web_support import BASE, PASSWORD, Api, make_api
 from warlockd.config import Config
@@ -172,15 +173,8 @@ def test_guessing_passwords_is_slowed_down_and_a_right_one_waits_too(api: Api) -
     assert set(limited.json()) == {"error", "hint"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_it_refuses_to_listen_beyond_loopback_without_tls(api: Api) -> None:
-    port = _free_port()
+    port = free_port()
     server = WebServer(api.daemon, ApiSettings(listen="0.0.0.0", port=port))
     with pytest.raises(WarlockError, match=r"refusing to listen on 0\.0\.0\.0"):
         server.start()

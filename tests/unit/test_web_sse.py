@@ -17,6 +17,7 @@ import httpx
 import pytest
 from starlette.types import Message
 
+from tests.harness.container import free_port
 from tests.unit.support import ID_A, World
 from tests.unit.web_support import BASE, Api, make_api
 from warlockd.errors import WarlockError
@@ -78,17 +79,10 @@ def test_streams_are_capped_in_all_and_per_caller() -> None:
 # -- over HTTP ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live(world: World, tmp_path: Path) -> Iterator[Api]:
     settings = ApiSettings(
-        port=_free_port(), max_streams=3, max_streams_per_client=2, request_timeout=1.0
+        port=free_port(), max_streams=3, max_streams_per_client=2, request_timeout=1.0
     )
     api = make_api(world, tmp_path, settings)
     api.server.start()
