@@ -19,6 +19,7 @@ class WebFiles(NamedTuple):
     users: Path  # /var/lib/warlock/users.json
     sessions: Path  # /var/lib/warlock/sessions.json (token hashes only)
     tls: Path  # /var/lib/warlock/tls: a generated self-signed certificate and its key
+    operations: Path  # /var/lib/warlock/api-operations: one file per operation kept
 
     @classmethod
     def under(cls, state: Path) -> WebFiles:
@@ -27,4 +28,5 @@ class WebFiles(NamedTuple):
             users=state / "users.json",
             sessions=state / "sessions.json",
             tls=state / "tls",
+            operations=state / "api-operations",
         )

@@ -8,13 +8,18 @@ A runner does the work: Transient (warlockd.service) hands the command to a unit
 (worker.py says why); InProcess runs it on this thread (unit tests over an in-memory
 systemd, which runs no units). Either way it is the table's command with the API's Args.
 
-Operations live in memory: the newest KEEP are kept (a restarted daemon forgets them; their
-events stay in the event log). At most QUEUE wait or run at once: past that, 503.
+The newest KEEP are kept, each in a root-only file (/var/lib/warlock/api-operations/<id>.json,
+written when its state changes), so a restarted warlockd still answers for them: one that
+was running is followed again (its unit went on without the daemon: a stop or an upgrade of
+warlockd does not wait for a backup, nor cut it), one that never began is failed. At most
+QUEUE wait or run at once: past that, 503.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -22,14 +27,14 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..actions import Args
 from ..errors import WarlockError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, remove
 from ..host import Host
 from .errors import Failed, Unavailable, body_of, status_of
 from .principal import Principal
@@ -39,6 +44,8 @@ WORKERS = 4  # operations under way at once (their threads mostly wait on a unit
 QUEUE = 32
 KEEP = 256
 POLL = 0.1
+STATES = ("queued", "running", "done", "failed")
+_OP_ID = re.compile(r"op_[0-9a-f]{16}")
 
 Report = Callable[[str, int, int | None], None]
 
@@ -51,14 +58,30 @@ def error_of(exc: BaseException) -> dict[str, Any]:
             "status": 500}  # fmt: skip
 
 
+class Interrupted(Exception):
+    """warlockd is stopping: the command goes on in its unit, the next warlockd follows it."""
+
+
 class Runner(Protocol):
     def __call__(self, op: Operation, args: Args, report: Report) -> dict[str, Any]:
         """Run op.command with args; the answer as worker.answer_of makes it."""
+
+    def adopt(self, op: Operation, report: Report) -> dict[str, Any] | None:
+        """Follow op, begun by an earlier warlockd, to its answer; None if nothing is left."""
+
+    def stop(self) -> None:
+        """Waits end at once with Interrupted (warlockd is stopping)."""
 
 
 class InProcess:
     def __init__(self, host: Host) -> None:
         self.host = host
+
+    def adopt(self, op: Operation, report: Report) -> dict[str, Any] | None:
+        return None  # it ran on a thread of the process that is gone
+
+    def stop(self) -> None:
+        pass
 
     def __call__(self, op: Operation, args: Args, report: Report) -> dict[str, Any]:
         from ..commands import call
@@ -80,6 +103,10 @@ class Transient:
 
     def __init__(self, host: Host) -> None:
         self.host = host
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
 
     def __call__(self, op: Operation, args: Args, report: Report) -> dict[str, Any]:
         from ..paths import PACKAGE_ROOT, from_checkout
@@ -89,17 +116,36 @@ class Transient:
         host = self.host.for_thread()
         where = host.paths.runtime / "api" / op.id
         where.mkdir(mode=0o700, parents=True)
-        try:
+        with self._kept_while_interrupted(where):
             atomic_write(where / worker.REQUEST, worker.encode(op.command, args), 0o600)
             env = host.paths.to_env() | (
                 {"PYTHONPATH": str(PACKAGE_ROOT)} if from_checkout() else {}
             )
-            unit = f"warlock-api-{op.id.removeprefix('op_')}.service"
             argv = [PYTHON, "-m", "warlockd.web.worker", str(where)]
+            unit = unit_of(op)
             host.systemd.start_transient(unit, argv, env, f"warlockd: {op.command} ({op.id})")
             return self._wait(host, unit, where, report)
-        finally:
+
+    def adopt(self, op: Operation, report: Report) -> dict[str, Any] | None:
+        host = self.host.for_thread()
+        where = host.paths.runtime / "api" / op.id  # gone after a reboot
+        if not where.is_dir():
+            return None
+        with self._kept_while_interrupted(where):
+            return self._wait(host, unit_of(op), where, report)
+
+    @contextlib.contextmanager
+    def _kept_while_interrupted(self, where: Path) -> Iterator[None]:
+        """The request, progress and answer files go when the answer is read; they stay
+        for the next warlockd when this one stops first."""
+        try:
+            yield
+        except Interrupted:
+            raise
+        except BaseException:
             shutil.rmtree(where, ignore_errors=True)
+            raise
+        shutil.rmtree(where, ignore_errors=True)
 
     def _wait(self, host: Host, unit: str, where: Path, report: Report) -> dict[str, Any]:
         from . import worker
@@ -127,7 +173,12 @@ class Transient:
                             f"{unit} ended without an answer", hint=f"journalctl -u {unit}"
                         )
                     )
-            time.sleep(POLL)
+            if self._stopping.wait(POLL):
+                raise Interrupted(unit)
+
+
+def unit_of(op: Operation) -> str:
+    return f"warlock-api-{op.id.removeprefix('op_')}.service"
 
 
 def _read(path: Path) -> bytes:
@@ -139,6 +190,9 @@ def _read(path: Path) -> bytes:
 
 class Operation:
     """One command under way or done; changed only under Operations' lock."""
+
+    FIELDS = ("id", "command", "instance_id", "who", "state", "created", "started",
+              "finished", "progress", "result", "notes", "error")  # fmt: skip
 
     def __init__(self, command: str, instance_id: str | None, who: str) -> None:
         self.id = "op_" + secrets.token_hex(8)
@@ -152,14 +206,24 @@ class Operation:
         self.notes: list[str] = []
         self.error: dict[str, Any] | None = None
         self.done = threading.Event()
+        self.kept = True  # in a file of its own, for the next warlockd
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "command": self.command, "instance_id": self.instance_id,
-            "who": self.who, "state": self.state, "created": self.created,
-            "started": self.started, "finished": self.finished, "progress": self.progress,
-            "result": self.result, "notes": list(self.notes), "error": self.error,
-        }  # fmt: skip
+        return {name: getattr(self, name) for name in self.FIELDS} | {"notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Operation:
+        """One as to_dict wrote it (KeyError, TypeError or ValueError when it is not)."""
+        op = cls(str(d["command"]), d["instance_id"], str(d["who"]))
+        for name in cls.FIELDS:
+            setattr(op, name, d[name])
+        if not (
+            _OP_ID.fullmatch(op.id) and op.state in STATES and isinstance(op.created, (int, float))
+        ):
+            raise ValueError(f"not an operation: {str(d)[:80]}")
+        if op.finished is not None:
+            op.done.set()
+        return op
 
     def visible_to(self, p: Principal) -> bool:
         return p.host_wide or (self.instance_id is not None and p.sees(self.instance_id))
@@ -173,24 +237,29 @@ class Operations:
         *,
         after: Callable[[Operation], None] | None = None,
         workers: int = WORKERS,
+        store: Path | None = None,
     ) -> None:
         """`after` runs once a command is done, before the operation says so (the view
-        reads the registry again after a create)."""
-        self.bus, self.runner, self.after = bus, runner, after
+        reads the registry again after a create); `store` is the directory of their files
+        (None: in memory only)."""
+        self.bus, self.runner, self.after, self.store = bus, runner, after, store
         self._pool = ThreadPoolExecutor(workers, "warlock-api-op")
         self._ops: OrderedDict[str, Operation] = OrderedDict()
         self._lock = threading.Lock()
 
     def submit(self, command: str, args: Args, instance_id: str | None, who: str) -> Operation:
         """Under way in the background; the client follows it."""
-        op = self._add(command, instance_id, who)
+        op = self._add(command, instance_id, who, kept=True)
         self._pool.submit(self._run, op, args)
         return op
 
     def run_now(self, command: str, args: Args, instance_id: str | None, who: str) -> Operation:
-        """Done on this thread; the operation, or Failed with the status its error calls for."""
-        op = self._add(command, instance_id, who)
+        """Done on this thread; the operation, or Failed with the status its error calls for.
+        Not kept on disk: its caller has the answer."""
+        op = self._add(command, instance_id, who, kept=False)
         self._run(op, args)
+        if not op.done.is_set():
+            raise Unavailable("warlockd is stopping", hint=f"GET /api/v1/operations/{op.id}")
         if op.error is not None:
             e = op.error
             raise Failed(str(e["error"]), e.get("hint"), int(e.get("status", 500)))
@@ -208,20 +277,57 @@ class Operations:
         with self._lock:
             return op.to_dict()
 
+    def recover(self) -> None:
+        """The operations an earlier warlockd kept: the ended ones as they were, a running
+        one followed to its end, one that never began failed."""
+        if self.store is None:
+            return
+        found: list[Operation] = []
+        for path in self.store.glob("op_*.json"):
+            try:
+                found.append(Operation.from_dict(json.loads(path.read_bytes())))
+            except (OSError, ValueError, KeyError, TypeError):  # not ours: left alone
+                continue
+        found.sort(key=lambda op: op.created)
+        for old in found[:-KEEP]:
+            remove(self.store / f"{old.id}.json")
+        with self._lock:
+            for op in found[-KEEP:]:
+                self._ops[op.id] = op
+        for op in found[-KEEP:]:
+            if op.state == "queued":
+                error = {"error": f"warlockd stopped before {op.command} began",
+                         "hint": "send it again", "status": 503}  # fmt: skip
+                self._finish(op, {"state": "failed", "error": error}, ran=False)
+            elif op.state == "running":
+                self._pool.submit(self._follow, op)
+
     def shutdown(self) -> None:
+        """Commands under way go on in their units; the next warlockd follows them."""
+        self.runner.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _add(self, command: str, instance_id: str | None, who: str) -> Operation:
+    def _add(self, command: str, instance_id: str | None, who: str, *, kept: bool) -> Operation:
         op = Operation(command, instance_id, who)
+        op.kept = kept
         with self._lock:
             busy = sum(1 for o in self._ops.values() if not o.done.is_set())
             if busy >= QUEUE:
                 raise Unavailable(f"{busy} operations are under way", hint="wait for some to end")
             self._ops[op.id] = op
+            self._save(op)
             while len(self._ops) > KEEP and next(iter(self._ops.values())).done.is_set():
-                self._ops.popitem(last=False)
+                gone, _ = self._ops.popitem(last=False)
+                if self.store is not None:
+                    remove(self.store / f"{gone}.json")
         self._publish(op)
         return op
+
+    def _save(self, op: Operation) -> None:
+        """Under the lock: the operation's file, when its state changed."""
+        if self.store is not None and op.kept:
+            self.store.mkdir(mode=0o700, exist_ok=True)
+            atomic_write(self.store / f"{op.id}.json", json.dumps(op.to_dict()).encode(), 0o600)
 
     def _publish(self, op: Operation) -> None:
         self.bus.publish("operation", op.instance_id, self.snapshot(op))
@@ -230,19 +336,41 @@ class Operations:
         with self._lock:
             for name, value in changes.items():
                 setattr(op, name, value)
+            if "state" in changes:
+                self._save(op)
         self._publish(op)
 
-    def _run(self, op: Operation, args: Args) -> None:
-        self._set(op, state="running", started=time.time())
-
+    def _report(self, op: Operation) -> Report:
         def report(what: str, done: int, total: int | None) -> None:
             self._set(op, progress={"what": what, "done": done, "total": total})
 
+        return report
+
+    def _run(self, op: Operation, args: Args) -> None:
+        self._set(op, state="running", started=time.time())
         try:
-            answer = self.runner(op, args, report)
+            answer = self.runner(op, args, self._report(op))
+        except Interrupted:  # warlockd is stopping: the file says running, for the next one
+            return
         except Exception as e:  # the runner itself failed (systemd-run refused it...)
             answer = {"state": "failed", "error": error_of(e)}
-        if self.after is not None:
+        self._finish(op, answer)
+
+    def _follow(self, op: Operation) -> None:
+        try:
+            answer = self.runner.adopt(op, self._report(op))
+        except Interrupted:
+            return
+        except Exception as e:
+            answer = {"state": "failed", "error": error_of(e)}
+        if answer is None:
+            error = {"error": f"warlockd restarted while {op.command} ran; its outcome is "
+                     "unknown", "hint": f"journalctl -u {unit_of(op)}", "status": 500}  # fmt: skip
+            answer = {"state": "failed", "error": error}
+        self._finish(op, answer)
+
+    def _finish(self, op: Operation, answer: dict[str, Any], *, ran: bool = True) -> None:
+        if self.after is not None and ran:
             try:
                 self.after(op)
             except Exception:  # the command's outcome matters more than a late rescan

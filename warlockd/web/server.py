@@ -134,7 +134,10 @@ class WebServer:
             if op.command in CHANGES_REGISTRY:
                 self.view.refresh()
 
-        ops = Operations(self.bus, runner or Transient(self.daemon.host), after=after)
+        ops = Operations(
+            self.bus, runner or Transient(self.daemon.host), after=after, store=files.operations
+        )
+        ops.recover()
         self._ctx = Context(
             self.daemon.host, self.view, self.bus, ops, auth,
             Slots(s.max_streams, s.max_streams_per_client), s,

@@ -12,7 +12,8 @@ a restart of warlockd (an upgrade restarts it), so an install is never cut short
 The request and the answer go through a root-only directory under /run/warlock/api/<op>:
 request.json (the command and its Args), progress.json (what Host.progress reports,
 replaced at most twice a second) and answer.json (the outcome, or the error with its HTTP
-status), each written atomically. The daemon polls them (operations.Transient).
+status), each written atomically. The daemon polls them (operations.Transient); when it
+stops first it leaves them, and the next warlockd reads on where it left off.
 
     python3 -m warlockd.web.worker /run/warlock/api/<op>     # the unit's command
 """
