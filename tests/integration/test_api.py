@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.harness.container import SystemdContainer, free_port, wait_for
-from tests.integration.test_instances import manage, show
+from tests.integration.test_instances import create, manage, show
 
 BASE = "/api/v1"
 CONFIG = "/etc/warlock/warlockd.toml"
@@ -294,6 +294,61 @@ def test_many_idle_streams_are_capped_and_the_daemon_keeps_watching(remote: Remo
     )  # fmt: skip
     for s in open_:
         s.close()
+    r.call("DELETE", f"{BASE}/instances/{iid}", params={"purge": "true"})
+
+
+def test_an_instance_made_or_deleted_from_a_shell_reaches_the_streams_at_once(
+    remote: Remote,
+) -> None:
+    r = remote  # the daemon scans the registry every 6 s here; inotify tells it sooner
+    events = Stream(r, f"{BASE}/events/stream?kinds=state,removed")
+    iid = create(r.ct, "--instance-name", "From a shell")["id"]
+    made = time.monotonic()
+    got, arrived = events.until("state", lambda d: d["id"] == iid)
+    assert arrived - made < 1.5 and got["data"]["name"] == "From a shell", arrived - made
+    manage(r.ct, "--instance", iid, "--delete", "--yes", "--purge")
+    gone = time.monotonic()
+    _, arrived = events.until("removed", lambda d: d["instance_id"] == iid)
+    assert arrived - gone < 1.5, arrived - gone
+    events.close()
+    assert iid not in [x["id"] for x in r.call("GET", f"{BASE}/instances").json()]
+
+
+def test_a_backup_under_way_outlives_a_restart_of_warlockd(remote: Remote) -> None:
+    r = remote
+    made = r.wait(r.call("POST", f"{BASE}/instances", json={"app": "example", "name": "Kept"}))
+    iid = made["instance_id"]
+    backups = f"{r.row(iid)['path']}/backups"
+    lock = f"{backups}/.lock"
+    # another backup holds the instance's backup lock: the API's one waits in its unit
+    r.ct.sh(f"test -d {backups} || install -d -m 700 {backups}")
+    r.ct.run(["systemd-run", "--unit=hold-backups", "flock", lock, "sleep", "600"])
+    wait_for(lambda: r.ct.sh(f"flock -n {lock} true || echo held") == "held", timeout=10,
+             message="the lock held")  # fmt: skip
+    answer = r.call("POST", f"{BASE}/instances/{iid}/backups", key="operate")
+    assert answer.status_code == 202, answer.text
+    op_id = answer.json()["operation"]["id"]
+    unit = f"warlock-api-{op_id.removeprefix('op_')}.service"
+    wait_for(lambda: r.ct.systemctl("is-active", unit).stdout.strip() == "active", timeout=10,
+             message=f"{unit} running")  # fmt: skip
+
+    began = time.monotonic()
+    r.ct.run(["systemctl", "restart", "warlockd.service"])  # as an upgrade of the package does
+    restarted = time.monotonic() - began
+    assert restarted < 10, f"warlockd took {restarted:.1f} s to restart (it waited for the backup)"
+    assert r.ct.systemctl("is-active", unit).stdout.strip() == "active"  # not cut short
+    wait_for(lambda: _answers(r), timeout=30, message="the API back")
+    again = r.call("GET", f"{BASE}/operations/{op_id}", key="read")
+    assert again.status_code == 200 and again.json()["state"] == "running", again.text
+
+    r.ct.run(["systemctl", "stop", "hold-backups.service"])
+    done = wait_for(
+        lambda: (o := r.call("GET", f"{BASE}/operations/{op_id}").json())["state"] != "running"
+        and o, timeout=60, message="the backup followed to its end by the new warlockd",
+    )  # fmt: skip
+    assert done["state"] == "done" and done["result"]["file"].endswith(".tar.gz"), done
+    assert r.ct.sh(f"test -f {done['result']['file']} && echo there") == "there"
+    assert r.ct.sh(f"ls /run/warlock/api/ 2>/dev/null | grep -c {op_id} || true") == "0"
     r.call("DELETE", f"{BASE}/instances/{iid}", params={"purge": "true"})
 
 

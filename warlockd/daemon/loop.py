@@ -4,7 +4,8 @@ One thread runs the loop: systemd's signals and timers, over select(). Webhooks 
 D-Bus API have their own threads, so a slow endpoint or caller delays nothing here.
 Everything it needs to resume is on disk: kill -9 at any moment loses nothing.
 The parts: tracking.py (what systemd says), sampling.py (resources, players),
-events.py (history, webhooks, signals), dbus_api.py (the D-Bus front door).
+events.py (history, webhooks, signals), dbus_api.py (the D-Bus front door), dirwatch.py
+(the registry's directory: a change from a shell is read at once).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..host import Host
 from ..report import host_ip
 from ..store import Event, StoreError
 from . import watch
+from .dirwatch import DirWatch, is_record
 from .state import log
 from .tracking import Tracking
 
@@ -82,6 +84,15 @@ class Daemon(Tracking):
 
         self.web = reconcile(self, self.web)
 
+    def watch_records(self) -> DirWatch | None:
+        """The registry's directory, watched; None (periodic scans only) if inotify is refused."""
+        self.host.paths.state.mkdir(parents=True, exist_ok=True, mode=0o755)
+        try:
+            return DirWatch(str(self.host.paths.state), is_record)
+        except OSError as e:
+            log(f"warning: {e}; instances changed from a shell show at the next scan")
+            return None
+
     def rescan_soon(self) -> None:
         """From another thread: read the registry at the loop's next turn, which is now."""
         self.rescan = True
@@ -120,6 +131,7 @@ class Daemon(Tracking):
         self.open_store()
         self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
         bus_fd = self.host.systemd.watch("game@")
+        records = self.watch_records()
         self.report_interrupted()
         self.load_registry(first=True)
         self.start_api()
@@ -179,7 +191,11 @@ class Daemon(Tracking):
                 0.0, min(next_sample, next_ping if wd_usec else next_sample) - time.monotonic()
             )
             try:
-                select.select([bus_fd, wake_r], [], [], min(timeout, 5.0))
+                ready, _, _ = select.select(
+                    [bus_fd, wake_r, *([records.fd] if records else [])], [], [], min(timeout, 5.0)
+                )
+                if records is not None and records.fd in ready and records.changed():
+                    self.rescan = True  # a record written, renamed or removed from a shell
             except InterruptedError:
                 pass
             except OSError:  # sd-bus closed its socket: the system bus went away
@@ -188,6 +204,8 @@ class Daemon(Tracking):
             with contextlib.suppress(OSError):
                 os.read(wake_r, 512)
         notify("STOPPING=1")
+        if records is not None:
+            records.close()
         log("stopping")
         answers.clear(str(self.run_dir))  # without us they would go stale: the live path
         if self.api is not None:

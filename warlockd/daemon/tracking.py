@@ -37,6 +37,8 @@ class Tracking(Sampling):
                 t = self.tracked[inst.id]
                 if t.inst != inst:  # renamed, a setting changed: the services row anew
                     t.inst, t.base = inst, (None, {})
+                    if self.web is not None:
+                        self.web.state(t)  # the dashboard shows the new name now
             else:
                 new.append(inst)
         states = self._states(new)
