@@ -38,6 +38,17 @@ def test_the_listing_shows_every_instance_from_the_daemons_view(api: Api) -> Non
     assert len(api.world.mem.calls) == calls  # nothing asked of systemd
 
 
+def test_a_record_changed_outside_the_api_sends_its_new_row(api: Api) -> None:
+    registry = api.world.host.registry
+    registry.save(registry.get(ID_A)._replace(name="renamed by hand"))
+    last = api.server.bus.last_id
+    api.daemon.load_registry()  # what the daemon does when inotify reports the record
+    sent = [json.loads(e.data) for e in api.server.bus.after(last)[0] if e.kind == "state"]
+    assert [(row["id"], row["name"]) for row in sent] == [(ID_A, "renamed by hand")]
+    api.daemon.load_registry()  # nothing changed: nothing sent
+    assert api.server.bus.last_id == last + 1
+
+
 def test_the_listing_is_gzipped_for_a_client_that_accepts_it(api: Api) -> None:
     plain = api.call("GET", f"{BASE}/instances", headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
