@@ -329,6 +329,32 @@ def test_sampling_writes_the_cache_and_the_history(
     assert seen["player_count"] == 2
 
 
+def test_a_changed_unit_is_sampled_again_alone_and_the_textfile_keeps_the_others(
+    world: World, daemon: Daemon, tmp_path: Path
+) -> None:
+    inst = _running(world, daemon)
+    idle = _create(world, "beta", ID_B)
+    daemon.load_registry()
+    daemon.config = Config(prometheus_dir=tmp_path / "textfiles")
+    (tmp_path / "textfiles").mkdir()
+    daemon.sample(disk=False)
+    world.mem._set(inst.unit, status_text="players 4/8")
+    _pump(world, daemon)
+    daemon.sample(disk=False, only={inst.id, ID_C})  # what the loop does a second later
+    assert daemon.store is not None
+    assert [r.players for r in daemon.store.metrics(inst.id, 0)] == [None, 4]
+    assert len(daemon.store.metrics(idle.id, 0)) == 1  # not sampled again
+    text = (tmp_path / "textfiles" / "warlockd.prom").read_text()
+    up = [ln.split('"')[1] for ln in text.splitlines() if ln.startswith("warlock_instance_up{")]
+    assert up == sorted([inst.id, idle.id])  # the one sampled anew, and the other's last row
+    assert daemon.last_samples[inst.id].players == 4 and set(daemon.last_samples) == {
+        inst.id, idle.id}  # fmt: skip
+    delete(world.host, idle, purge=True)
+    daemon.load_registry()
+    daemon.sample(disk=False, only={inst.id})
+    assert f'instance_id="{idle.id}"' not in (tmp_path / "textfiles" / "warlockd.prom").read_text()
+
+
 def test_the_second_sample_has_cpu_from_the_cgroup_counter(
     world: World, daemon: Daemon, tmp_path: Path
 ) -> None:

@@ -142,6 +142,8 @@ class Daemon(Tracking):
         wd_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
         next_ping = next_sample = next_disk = next_maintain = next_scan = time.monotonic()
         next_forward = next_ping
+        fresh: set[str] = set()  # instances whose unit changed: sampled again a second later
+        next_fresh = float("inf")
         while not self.stopping:
             now = time.monotonic()
             if self.reload_requested:
@@ -154,7 +156,9 @@ class Daemon(Tracking):
                 for change in changes:
                     self.apply(change.unit, change.props)
                 if changes:  # a started game's own process and figures, a second later
-                    next_sample = min(next_sample, now + 1.0)
+                    fresh.update(c.unit.removeprefix("game@").removesuffix(".service")
+                                 for c in changes)  # fmt: skip
+                    next_fresh = min(next_fresh, now + 1.0)
                 if now >= next_scan or self.rescan:  # new ones show up sooner: on a signal
                     self.rescan = False
                     self.load_registry()
@@ -165,6 +169,9 @@ class Daemon(Tracking):
                     if now >= next_disk:
                         next_disk = now + self.config.disk_interval
                     next_sample = now + self.config.interval
+                if now >= next_fresh:
+                    self.sample(disk=False, only=fresh)
+                    fresh, next_fresh = set(), float("inf")
                 self.retry_crashed()
                 if now >= next_forward:
                     self.forward_events()
@@ -188,7 +195,9 @@ class Daemon(Tracking):
                 notify("WATCHDOG=1")
                 next_ping = now + wd_usec / 2e6
             timeout = max(
-                0.0, min(next_sample, next_ping if wd_usec else next_sample) - time.monotonic()
+                0.0,
+                min(next_sample, next_fresh, next_ping if wd_usec else next_sample)
+                - time.monotonic(),
             )
             try:
                 ready, _, _ = select.select(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from typing import Any
 
 from .. import answers, cache, metrics, procs
@@ -17,11 +18,17 @@ from .state import Tracked, log
 
 
 class Sampling(Events):
-    def sample(self, *, disk: bool) -> None:
+    def sample(self, *, disk: bool, only: Collection[str] | None = None) -> None:
+        """Every instance, or `only` these (those whose unit changed, a second later: fresh
+        figures for them without a round for all)."""
         now = time.time()
         rows: list[Sample] = []
         seen_pids: set[int] = set()
-        for t in self.tracked.values():
+        everyone = only is None
+        chosen = self.tracked.values() if only is None else (
+            self.tracked[i] for i in only if i in self.tracked
+        )  # fmt: skip
+        for t in chosen:
             running = t.live.status == Status.RUNNING
             usage = self.sampler.usage(t.inst.unit) if running else None
             if usage is not None:
@@ -43,14 +50,19 @@ class Sampling(Events):
                 )
             )
             self.write_cache(t, rows[-1])
-        self.sampler.forget(seen_pids)
+        if everyone:  # a process no instance has now is gone
+            self.sampler.forget(seen_pids)
+            self.last_samples = {}
+        self.last_samples.update((r.instance_id, r) for r in rows)
         if self.store is not None:
             try:
                 self.store.add_samples(rows)
                 self._store_ok()
             except StoreError as e:
                 self._store_failed(e)
-        self.write_prometheus(rows)
+        self.write_prometheus(
+            [r for i, r in self.last_samples.items() if i in self.tracked]  # gone: not shown
+        )
         if self.web is not None:
             self.web.samples(rows)
 

@@ -13,7 +13,7 @@ from ..config import Config
 from ..host import Host
 from ..metrics import Sampler
 from ..model import Instance
-from ..store import Store
+from ..store import Sample, Store
 from . import watch
 
 
@@ -46,6 +46,7 @@ class State:
         self.run_dir = host.paths.runtime
         self.config = Config()
         self.tracked: dict[str, Tracked] = {}  # by instance id
+        self.last_samples: dict[str, Sample] = {}  # each instance's newest row, by id
         self.apps: dict[str, App] = {}  # by guid; reloaded with the configuration
         self.sampler = Sampler()
         self.ip = "127.0.0.1"

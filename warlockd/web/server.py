@@ -75,7 +75,7 @@ class WebServer:
 
         from .view import sample
 
-        self.view.latest = {r.instance_id: r for r in rows}
+        self.view.latest.update((r.instance_id, r) for r in rows)  # some, or all of them
         encoded: list[tuple[str, str | None, str]] = [
             ("sample", r.instance_id, json.dumps(sample(r), separators=(",", ":"))) for r in rows
         ]
