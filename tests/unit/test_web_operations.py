@@ -185,3 +185,16 @@ def test_a_unit_gone_without_an_answer_fails(tmp_path: Path) -> None:
     assert answer is not None and answer["state"] == "failed"
     assert "ended without an answer" in answer["error"]["error"]
     assert not (tmp_path / "api" / op.id).exists()
+
+
+def test_an_operation_ends_even_when_its_file_cannot_be_written(tmp_path: Path) -> None:
+    class Quick(Held):
+        def __call__(self, op: Operation, args: Args, report: Report) -> dict[str, Any]:
+            return {"state": "done", "result": 7, "notes": []}
+
+    blocker = tmp_path / "ops"
+    blocker.write_text("a file where the directory should be")  # as a full disk would refuse
+    ops = Operations(Bus(), Quick(), store=blocker)
+    op = ops.submit("backup", Args(), None, "key:a")
+    assert op.done.wait(5) and (op.state, op.result) == ("done", 7)
+    ops.shutdown()

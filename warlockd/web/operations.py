@@ -325,9 +325,13 @@ class Operations:
 
     def _save(self, op: Operation) -> None:
         """Under the lock: the operation's file, when its state changed."""
-        if self.store is not None and op.kept:
+        if self.store is None or not op.kept:
+            return
+        try:
             self.store.mkdir(mode=0o700, exist_ok=True)
             atomic_write(self.store / f"{op.id}.json", json.dumps(op.to_dict()).encode(), 0o600)
+        except OSError as e:  # a full disk: the operation goes on, only a restart forgets it
+            print(f"warning: cannot keep {op.id} in {self.store}: {e}", file=sys.stderr)
 
     def _publish(self, op: Operation) -> None:
         self.bus.publish("operation", op.instance_id, self.snapshot(op))
