@@ -25,6 +25,7 @@ import atexit
 import contextlib
 import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -109,6 +110,29 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_block(count: int, low: int = 20000, high: int = 32000) -> int:
+    """The first of `count` consecutive ports free now for TCP and UDP, below the kernel's
+    ephemeral range (32768 and up): no client connection or TIME_WAIT socket of another
+    test on this shared network can hold them, and a game's neighbours (warlockd steps the
+    next instance's ports by the span of these) stay below it too."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - count)
+        if all(_bindable(port) for port in range(base, base + count)):
+            return base
+    raise RuntimeError(f"no {count} free ports in a row between {low} and {high}")
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
 
 
 def wait_for(

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.harness.container import SystemdContainer, wait_for
+from tests.harness.container import SystemdContainer, free_block, wait_for
 from tests.integration.test_instances import manage, services, show
 from tests.unit import acpack
-from tests.unit.test_runner import free_port
 
 LINK = "https://acstuff.ru/s/q:race/online/join?ip=127.0.0.1&httpPort={}"
 
@@ -96,8 +95,10 @@ def _has_link(ct: SystemdContainer, instance_id: str, link: str) -> Callable[[],
 def test_two_packs_run_side_by_side_with_players_links_events_and_a_crash(
     ct: SystemdContainer, packs: Path, sink: Sink
 ) -> None:
-    # one pack, its ports free right now on this shared network
-    base, http = free_port(), free_port()
+    # one pack, its ports free right now on this shared network; the second instance's
+    # are the next two (warlockd steps by the span of the pack's ports)
+    base = free_block(4)
+    http = base + 1
     cfg = acpack.server_cfg((base, base, http), MAX_CLIENTS="2")
     acpack.build(packs / "server-pack.tar.gz", {"cfg/server_cfg.ini": (cfg.encode(), 0o644)})
     a = _import(ct, "/packs/server-pack.tar.gz", "Monday league")
