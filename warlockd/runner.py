@@ -222,7 +222,7 @@ class Runner:
         if pid == 0:
             return None
         if self.output:  # what it printed last, before we say that it exited
-            self.output.drain()
+            self.output.drain(exited=True)
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)
         return os.WEXITSTATUS(status)

@@ -2,6 +2,11 @@
 every byte copied on to the runner's stdout (the unit's journal, as if the game wrote it),
 each line searched for the join link the game announces (links.py says why).
 
+Whole lines only: a line the game writes in pieces is held until its newline (journald
+waits for it too), so a line of the runner's own (on stderr, the same journal stream)
+never lands in the middle of one. A line longer than MAX_PENDING goes on as it comes,
+unsearched; what is held when the game exits goes out then.
+
 Imported by the runner: stdlib only, `re` loaded only when a game has a pattern.
 """
 
@@ -23,7 +28,8 @@ class GameOutput:
         self.regex = re.compile(pattern)
         self.on_link = on_link  # called with None when the game starts
         self.selector = selector
-        self.pending = b""  # what follows the last full line
+        self.pending = b""  # what follows the last full line: held, not yet copied
+        self.long = False  # copying a line too long to hold: its rest is not searched
         self.link: str | None = None
         self.fd: int | None
         self.fd, self.write_end = os.pipe()
@@ -50,16 +56,28 @@ class GameOutput:
             self.selector.unregister(self.fd)
             os.close(self.fd)
             self.fd = None
+            self.flush()
             return False
-        view = memoryview(data)
-        while view:
-            view = view[os.write(1, view) :]
-        *lines, self.pending = (self.pending + data).split(b"\n")
+        held = self.pending + data
+        end = held.rfind(b"\n") + 1
+        out, self.pending = held[:end], held[end:]
+        if out:
+            _write(out)
+            lines = out.split(b"\n")[:-1]
+            if self.long:  # the end of the line too long to hold
+                lines, self.long = lines[1:], False
+            for line in lines:
+                self.search(line.decode("utf-8", "replace"))
         if len(self.pending) > MAX_PENDING:
-            self.pending = b""
-        for line in lines:
-            self.search(line.decode("utf-8", "replace"))
+            self.flush()
+            self.long = True
         return True
+
+    def flush(self) -> None:
+        """What is held goes out now (the game exited, or the line is too long to hold)."""
+        if self.pending:
+            _write(self.pending)
+            self.pending = b""
 
     def search(self, line: str) -> None:
         """The first link of a run is the server's: a later line that looks like one may
@@ -73,7 +91,16 @@ class GameOutput:
             self.link = found
             self.on_link(found)
 
-    def drain(self) -> None:
-        """Everything the game wrote before it exited (or while it stops)."""
+    def drain(self, *, exited: bool = False) -> None:
+        """Everything the game wrote while it stops; once it `exited`, its last line too
+        (a child of the game may still hold the pipe open)."""
         while self.pump():
             pass
+        if exited:
+            self.flush()
+
+
+def _write(data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(1, view) :]

@@ -3,13 +3,17 @@ journal) unchanged, and the join link found in it goes into STATUS= after the st
 
 from __future__ import annotations
 
+import os
+import selectors
 import sys
+
+import pytest
 
 from tests.unit import test_runner
 from tests.unit.test_runner import REPO, Start, free_port
 from warlockd.apps import load_manifest
 from warlockd.runner import parse
-from warlockd.runner_output import MAX_PENDING
+from warlockd.runner_output import MAX_PENDING, GameOutput
 
 start = test_runner.start  # the runner's fixtures, for these tests too
 notify_socket = test_runner.notify_socket
@@ -69,3 +73,34 @@ def test_without_link_the_game_writes_to_the_journal_itself(start: Start) -> Non
     assert MAX_PENDING < 70000  # the long line above is dropped from the search, not the journal
     run.proc.terminate()
     run.wait()
+
+
+def test_a_line_written_in_pieces_goes_on_whole_and_what_is_held_at_exit_goes_too(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    links: list[str | None] = []
+    with selectors.DefaultSelector() as selector:
+        out = GameOutput(PATTERN, links.append, selector)
+        write_end = os.dup(out.write_end)  # the game's end: started() closes the runner's
+        out.started()
+
+        def feed(data: bytes) -> str:
+            os.write(write_end, data)
+            out.drain()
+            return capfd.readouterr().out
+
+        invite = b"[19:25:24 INF] Server invite link: "
+        assert feed(b"Assetto Corsa Dedicated Server v1.15") == ""  # held: no newline yet
+        sys.stderr.write("warlock-runner: a line of its own\n")  # cannot split the game's
+        assert feed(b"\nlong:") == "Assetto Corsa Dedicated Server v1.15\n"
+        assert feed(b"y" * MAX_PENDING) == "long:" + "y" * MAX_PENDING  # too long to hold
+        # the rest of the long line would be a link on a line of its own: not searched
+        assert feed(invite + LINK.format(port=1).encode() + b"\n" + invite) == (
+            invite.decode() + LINK.format(port=1) + "\n")  # fmt: skip
+        assert feed(LINK.format(port=9600).encode()[:30]) == ""  # a link cut in two writes
+        assert feed(LINK.format(port=9600).encode()[30:] + b"\nbye") == (
+            invite.decode() + LINK.format(port=9600) + "\n")  # fmt: skip
+        assert links == [None, LINK.format(port=9600)]
+        os.close(write_end)
+        out.drain(exited=True)
+        assert capfd.readouterr().out == "bye"
