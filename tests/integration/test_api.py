@@ -306,6 +306,10 @@ def test_an_instance_made_or_deleted_from_a_shell_reaches_the_streams_at_once(
     made = time.monotonic()
     got, arrived = events.until("state", lambda d: d["id"] == iid)
     assert arrived - made < 1.5 and got["data"]["name"] == "From a shell", arrived - made
+    manage(r.ct, "--instance", iid, "set-config", "Server Name", "Renamed in a shell")
+    renamed = time.monotonic()
+    _, arrived = events.until("state", lambda d: d["name"] == "Renamed in a shell")
+    assert arrived - renamed < 1.5, arrived - renamed  # a record changed: its row anew
     manage(r.ct, "--instance", iid, "--delete", "--yes", "--purge")
     gone = time.monotonic()
     _, arrived = events.until("removed", lambda d: d["instance_id"] == iid)

@@ -247,6 +247,34 @@ def test_the_daemon_survives_a_restart_of_the_system_bus(ct: SystemdContainer) -
     manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
 
 
+def test_a_started_instance_is_sampled_a_second_later_on_its_own(ct: SystemdContainer) -> None:
+    idle = create(ct, "--instance-name", "Idle")
+    quick = create(ct, "--instance-name", "Quick")
+
+    def sampled(inst: dict[str, Any]) -> dict[str, Any]:
+        out = manage(ct, "--instance", inst["id"], "--get-metrics").stdout
+        data: dict[str, Any] = json.loads(out)[f"game@{inst['id']}"]
+        return data
+
+    ct.sh("cp /etc/warlock/warlockd.toml /root/fast.toml && "
+          "sed -i 's/^interval = 1$/interval = 60/' /etc/warlock/warlockd.toml")  # fmt: skip
+    try:
+        ct.run(["systemctl", "reload", "warlockd"])
+        time.sleep(2.5)  # the round under the old cadence is done; the next is a minute off
+        before = sampled(idle)["sampled_at"]
+        began = time.time()
+        manage(ct, "--instance", quick["id"], "--start")
+        got = wait_for(lambda: (m := sampled(quick))["status"] == "running"
+                       and m["sampled_at"] > began and m, timeout=10,
+                       message="the started instance sampled again")  # fmt: skip
+        assert got["sampled_at"] - began < 5 and got["source"] == "cache"
+        assert sampled(idle)["sampled_at"] == before  # the others wait for their round
+    finally:
+        ct.sh("cp /root/fast.toml /etc/warlock/warlockd.toml && systemctl reload warlockd")
+        for inst in (idle, quick):
+            manage(ct, "--instance", inst["id"], "--delete", "--yes", "--purge")
+
+
 def test_reload_rereads_the_configuration_and_a_bad_one_is_refused(ct: SystemdContainer) -> None:
     pid = show(ct, "warlockd", "MainPID")["MainPID"]
     ct.run(

@@ -152,12 +152,11 @@ class Daemon(Tracking):
                     log("configuration reloaded")
                     self.start_web()
             try:
-                changes = self.host.systemd.changes()
-                for change in changes:
-                    self.apply(change.unit, change.props)
-                if changes:  # a started game's own process and figures, a second later
-                    fresh.update(c.unit.removeprefix("game@").removesuffix(".service")
-                                 for c in changes)  # fmt: skip
+                changed = {
+                    i for c in self.host.systemd.changes() if (i := self.apply(c.unit, c.props))
+                }
+                if changed:  # a started game's own process and figures, a second later
+                    fresh |= changed
                     next_fresh = min(next_fresh, now + 1.0)
                 if now >= next_scan or self.rescan:  # new ones show up sooner: on a signal
                     self.rescan = False

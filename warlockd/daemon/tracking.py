@@ -102,13 +102,14 @@ class Tracking(Sampling):
             return None
         return watch.Live(**data["live"])
 
-    def apply(self, unit: str, props: dict[str, Any]) -> None:
+    def apply(self, unit: str, props: dict[str, Any]) -> str | None:
+        """A unit's changed properties; the id of its instance (None: not one of ours)."""
         iid = unit.removeprefix("game@").removesuffix(".service")
         if iid not in self.tracked:
             self.load_registry()  # created since our last look
         t = self.tracked.get(iid)
         if t is None:
-            return
+            return None
         before, t.live = t.live, t.live.updated(props)
         if ("ActiveState" in props or "SubState" in props) and "NRestarts" not in props:
             # systemd 252 signals no change of NRestarts (it grows as auto-restart turns
@@ -133,6 +134,7 @@ class Tracking(Sampling):
             t.failed_at = None
         if t.live.status == Status.RUNNING and before.status != Status.RUNNING:
             t.running_since = time.monotonic()
+        return iid
 
     def retry_crashed(self) -> None:
         """systemd gave up on a crash loop: try again later, waiting longer each time."""
